@@ -19,8 +19,8 @@ async def json_(request):
 
 async def sse(request):
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
     try:
+        await resp.prepare(request)
         while True:
             await resp.write(sse_frame())
     except ConnectionError:  # subscriber went away
