@@ -1,0 +1,1 @@
+"""Small stand-in servers used to develop and test the conformance suites."""
