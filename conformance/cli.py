@@ -1,8 +1,277 @@
-"""``python -m conformance <command>``: provision | run | http | sse | all | report."""
+"""python -m conformance <command> [options]
+
+Commands:
+  provision   provision Autobahn wstest (cached in ~/.cache/fasterapi/wstest)
+  run         run the Autobahn fuzzingclient against one server and apply the gate
+  http        run the HTTP/1.1 edge-case suite against one server
+  sse         run the SSE (WHATWG EventSource) suite against one endpoint
+  all         start the FasterAPI targets, run everything, write the combined report
+              (what `make conformance` calls)
+
+Each command exits 0 only when its gate passes. `<command> --help` for options.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import shlex
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from conformance import gate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _argv() -> list[str]:
+    return [sys.executable, "-m", "conformance", *sys.argv[1:]]
+
+
+def _agent_from_url(url: str) -> str:
+    u = urlsplit(url)
+    return f"{u.hostname}-{u.port}" if u.port else str(u.hostname)
+
+
+def _load_allowlist(path: str | None) -> list[gate.AllowEntry] | None:
+    try:
+        return gate.load_allowlist(Path(path) if path else gate.DEFAULT_ALLOWLIST)
+    except gate.AllowlistError as e:
+        print(f"allowlist error: {e}", file=sys.stderr, flush=True)
+        return None
+
+
+# --- run ------------------------------------------------------------------------
+
+def cmd_run(argv: list[str]) -> int:
+    from conformance import autobahn, provision, report
+
+    p = argparse.ArgumentParser(prog="python -m conformance run",
+                                description="Autobahn fuzzingclient + gate against one WebSocket server.")
+    p.add_argument("--url", required=True, help="ws://HOST:PORT/PATH of the server under test")
+    p.add_argument("--agent", help="name used in the reports (default HOST-PORT)")
+    p.add_argument("--cases", default="*", help='comma-separated case patterns (default "*": all 517)')
+    p.add_argument("--exclude", default="", help="comma-separated case patterns to skip (none by default)")
+    p.add_argument("--report-dir", help="output folder (default reports/conformance/run-AGENT)")
+    p.add_argument("--allowlist", help=f"allowlist TOML (default {gate.DEFAULT_ALLOWLIST.relative_to(REPO)})")
+    p.add_argument("--stall-timeout", type=float, default=300.0,
+                   help="stop when no case starts for this many seconds (default 300)")
+    a = p.parse_args(argv)
+    agent = a.agent or _agent_from_url(a.url)
+    allow = _load_allowlist(a.allowlist)
+    if allow is None:
+        return 2
+    report_dir = Path(a.report_dir or REPO / "reports" / "conformance" / f"run-{agent}")
+    try:
+        w = provision.provision()
+    except provision.ProvisionError as e:
+        print(f"provisioning wstest failed: {e}", file=sys.stderr, flush=True)
+        return 2
+    run = autobahn.run_target(w, a.url, agent, report_dir / "autobahn" / agent,
+                              autobahn.split_patterns(a.cases), autobahn.split_patterns(a.exclude),
+                              allow, stall_timeout=a.stall_timeout)
+    summary = report.build_summary([autobahn.target_to_dict(run, report_dir)], argv=_argv(),
+                                   wstest_version=w.version)
+    index = report.write_report(report_dir, summary)
+    report.print_summary(summary)
+    print(f"report: {index}", flush=True)
+    return 0 if summary["passed"] else 1
+
+
+# --- http / sse -------------------------------------------------------------------
+
+def cmd_http(argv: list[str]) -> int:
+    from conformance import http_suite, report
+
+    p = argparse.ArgumentParser(prog="python -m conformance http",
+                                description="HTTP/1.1 edge-case suite (raw sockets).")
+    p.add_argument("--url", required=True, help="http://HOST:PORT of an app with GET / and POST /echo")
+    p.add_argument("--report-dir", help="write summary.json and index.html there too")
+    a = p.parse_args(argv)
+    res = http_suite.run_suite(a.url, progress=True)
+    summary = report.build_summary([], http=res, argv=_argv())
+    report.print_summary(summary)
+    if a.report_dir:
+        print(f"report: {report.write_report(Path(a.report_dir), summary)}")
+    return 0 if res["passed"] else 1
+
+
+def cmd_sse(argv: list[str]) -> int:
+    from conformance import report, sse_suite
+
+    p = argparse.ArgumentParser(prog="python -m conformance sse",
+                                description="SSE suite: WHATWG EventSource parsing of a conformance stream.")
+    p.add_argument("--url", required=True, help="http://HOST:PORT/sse/conformance")
+    p.add_argument("--report-dir", help="write summary.json and index.html there too")
+    a = p.parse_args(argv)
+    res = sse_suite.run_suite(a.url, progress=True)
+    summary = report.build_summary([], sse=res, argv=_argv())
+    report.print_summary(summary)
+    if a.report_dir:
+        print(f"report: {report.write_report(Path(a.report_dir), summary)}")
+    return 0 if res["passed"] else 1
+
+
+# --- all ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, proc: subprocess.Popen, timeout: float = 60.0) -> str | None:
+    """None when ``host:port`` accepts connections, else why not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"exited with status {proc.returncode} before listening"
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return None
+        except OSError:
+            time.sleep(0.2)
+    return f"not listening on {host}:{port} after {timeout:.0f} s"
+
+
+class Server:
+    """A target process started for the run, stopped (by its own pid) afterwards."""
+
+    def __init__(self, name: str, argv: list[str], log: Path):
+        self.name, self.argv = name, argv
+        self.log_path = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log, "w", encoding="utf-8")
+        print(f"[all] starting {name}: {shlex.join(argv)}", flush=True)
+        try:
+            self.proc: subprocess.Popen | None = subprocess.Popen(
+                argv, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.error: str | None = None
+        except OSError as e:
+            self.proc, self.error = None, f"cannot start: {e}"
+
+    def wait(self, host: str, port: int) -> str | None:
+        if self.proc is None:
+            return self.error
+        why = wait_port(host, port, self.proc)
+        if why:
+            self._log.flush()
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-10:])
+            why = f"{why}; log tail:\n{tail}" if tail else why
+        return why
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def default_targets(host: str) -> list[dict]:
+    """What `make conformance` runs. Ports are picked free at start."""
+    py = sys.executable
+    bindir = Path(sys.executable).parent
+    return [
+        {"name": "fasterapi-python", "kind": "ws", "path": "/",
+         "argv": [py, "examples/websocket_demo.py", "--host", host, "--port", "{port}"]},
+        {"name": "fasterapi-native", "kind": "ws", "path": "/",
+         "argv": [str(bindir / "fasterapi-echo"), "--host", host, "--port", "{port}"]},
+        {"name": "fasterapi-app", "kind": "http+sse", "path": "/sse/conformance",
+         "argv": [py, "examples/conformance_app.py", "--host", host, "--port", "{port}"]},
+    ]
+
+
+def _error_suite(url: str, error: str) -> dict:
+    return {"url": url, "passed": False, "error": error, "total": 0, "failed": 0, "cases": []}
+
+
+def cmd_all(argv: list[str]) -> int:
+    from conformance import autobahn, http_suite, provision, report, sse_suite
+
+    p = argparse.ArgumentParser(prog="python -m conformance all",
+                                description="Start the FasterAPI targets, run Autobahn (every case) on each "
+                                            "WebSocket target plus the HTTP and SSE suites; combined report.")
+    p.add_argument("--report-dir", default=str(REPO / "reports" / "conformance"))
+    p.add_argument("--cases", default="*", help='Autobahn case patterns (default "*": all cases)')
+    p.add_argument("--allowlist", help="allowlist TOML (default conformance/allowlist.toml)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--only", default="", help="comma-separated target names to run (default: all)")
+    p.add_argument("--ws-python", help="override: argv of the Python-handler WS server ({port} is replaced)")
+    p.add_argument("--ws-native", help="override: argv of the native echo server ({port} is replaced)")
+    p.add_argument("--app", help="override: argv of the HTTP/SSE conformance app ({port} is replaced)")
+    p.add_argument("--stall-timeout", type=float, default=300.0)
+    a = p.parse_args(argv)
+    allow = _load_allowlist(a.allowlist)
+    if allow is None:
+        return 2
+    report_dir = Path(a.report_dir)
+    targets = default_targets(a.host)
+    for t, override in zip(targets, (a.ws_python, a.ws_native, a.app)):
+        if override:
+            t["argv"] = shlex.split(override)
+    only = set(autobahn.split_patterns(a.only))
+    if only:
+        targets = [t for t in targets if t["name"] in only]
+    w = None
+    wstest_version = None
+    if any(t["kind"] == "ws" for t in targets):
+        try:
+            w = provision.provision()
+            wstest_version = w.version
+        except provision.ProvisionError as e:
+            print(f"provisioning wstest failed: {e}", file=sys.stderr, flush=True)
+            return 2
+    ws_results: list[dict] = []
+    http_res = sse_res = None
+    cases = autobahn.split_patterns(a.cases)
+    for t in targets:
+        port = free_port()
+        server = Server(t["name"], [s.replace("{port}", str(port)) for s in t["argv"]],
+                        report_dir / "logs" / f"{t['name']}.log")
+        try:
+            why = server.wait(a.host, port)
+            if t["kind"] == "ws":
+                url = f"ws://{a.host}:{port}{t['path']}"
+                if why:
+                    print(f"[all] {t['name']} did not start: {why}", flush=True)
+                    ws_results.append({"agent": t["name"], "url": url, "passed": False,
+                                       "error": f"server did not start: {why}", "returncode": None,
+                                       "wall_seconds": 0, "total": 0, "counts": {}, "by_category": {},
+                                       "suite_report": "", "not_ok": [], "failures": [], "allowed": [],
+                                       "stale_allow": []})
+                    continue
+                assert w is not None
+                run = autobahn.run_target(w, url, t["name"], report_dir / "autobahn" / t["name"], cases,
+                                          None, allow, stall_timeout=a.stall_timeout)
+                ws_results.append(autobahn.target_to_dict(run, report_dir))
+            else:
+                base = f"http://{a.host}:{port}"
+                if why:
+                    print(f"[all] {t['name']} did not start: {why}", flush=True)
+                    http_res = _error_suite(base, f"server did not start: {why}")
+                    sse_res = _error_suite(base + t["path"], f"server did not start: {why}")
+                    continue
+                http_res = http_suite.run_suite(base, progress=True)
+                sse_res = sse_suite.run_suite(base + t["path"], progress=True)
+        finally:
+            server.stop()
+    summary = report.build_summary(ws_results, http=http_res, sse=sse_res, argv=_argv(),
+                                   wstest_version=wstest_version)
+    index = report.write_report(report_dir, summary)
+    report.print_summary(summary)
+    print(f"report: {index}", flush=True)
+    return 0 if summary["passed"] else 1
+
+
+COMMANDS = {"run": cmd_run, "http": cmd_http, "sse": cmd_sse, "all": cmd_all}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,5 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "provision":
         from conformance import provision
         return provision.main(rest)
+    if cmd in COMMANDS:
+        os.environ.setdefault("PYTHONUNBUFFERED", "1")
+        return COMMANDS[cmd](rest)
     print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
     return 2
