@@ -1,0 +1,660 @@
+"""App: FastAPI-style routing over the native server.
+
+Routes are compiled and handlers checked once, at registration. The native core
+calls back once per complete request, WebSocket message or close; everything
+below is the Python side of those calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import signal
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from urllib.parse import unquote
+
+from . import _core
+from .requests import HTTPException, JSONResponse, Request, Response
+from .routing import PathTemplate
+from .sse import ReplayBuffer, encode_event, to_event
+from .websocket import CLOSED, CONNECTED, CONNECTING, WebSocket, WebSocketDisconnect  # noqa: F401
+
+logger = logging.getLogger("fasterapi")
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+@dataclass
+class _Param:
+    name: str
+    kind: str  # "request" | "path" | "query"
+    convert: Callable[[str], Any] | None = None
+    default: Any = inspect.Parameter.empty
+
+
+@dataclass
+class HTTPRoute:
+    template: PathTemplate
+    methods: frozenset[str]
+    handler: Callable[..., Any]
+    params: list[_Param]
+    is_async: bool
+
+
+@dataclass
+class WebSocketRoute:
+    template: PathTemplate
+    handler: Any
+    callback_class: Any  # a class (instantiated per connection) or None for async handlers
+    path_param_names: tuple[str, ...]
+    options: dict[str, Any]
+    max_queue: int
+    native: int = -1
+
+
+@dataclass
+class SSERoute:
+    template: PathTemplate
+    handler: Callable[..., Any] | None
+    params: list[_Param]
+    kind: str  # "async" | "sync" | "topic"
+    topic: str | None
+    replay: ReplayBuffer | None
+    options: dict[str, Any]
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    native: int = -1
+
+
+def _annotation_converter(ann: Any) -> Callable[[str], Any] | None:
+    if ann in (int, float, str):
+        return ann
+    if ann is bool:
+        return lambda v: v.lower() in ("1", "true", "yes", "on")
+    return None
+
+
+def _check_http_params(fn: Callable[..., Any], template: PathTemplate, what: str) -> list[_Param]:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} handler {fn!r} has no inspectable signature: {exc}") from None
+    params: list[_Param] = []
+    seen_path: set[str] = set()
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"{what} handler {fn.__qualname__}: *args/**kwargs are not supported; "
+                            "name each parameter (request, path or query parameters)")
+        if p.name == "request" or p.annotation is Request:
+            params.append(_Param(p.name, "request"))
+        elif p.name in template.param_names:
+            seen_path.add(p.name)
+            params.append(_Param(p.name, "path"))
+        else:
+            params.append(_Param(p.name, "query", _annotation_converter(p.annotation), p.default))
+    missing = set(template.param_names) - seen_path
+    if missing:
+        raise TypeError(f"{what} handler {fn.__qualname__} for {template.template!r} must accept the path "
+                        f"parameter(s) {sorted(missing)}")
+    return params
+
+
+def _to_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    if isinstance(result, Response):
+        return result.status_code, result.header_list(), result.body
+    if isinstance(result, str):
+        return 200, [("Content-Type", "text/plain; charset=utf-8")], result.encode()
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return 200, [("Content-Type", "application/octet-stream")], bytes(result)
+    body = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
+    return 200, [("Content-Type", "application/json")], body
+
+
+class _SSEStream:
+    __slots__ = ("conn", "task", "drain", "closed")
+
+    def __init__(self, conn: int) -> None:
+        self.conn = conn
+        self.task: asyncio.Task | None = None
+        self.drain: asyncio.Future | None = None
+        self.closed = False
+
+
+class _PendingHTTP:
+    __slots__ = ("task",)
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task = task
+
+
+class App:
+    """A FasterAPI application. Limits have defaults; every one can be overridden here
+    (server-wide) or per route (WebSocket/SSE options)."""
+
+    def __init__(self, *, max_body_size: int = 1 << 20, max_request_line: int = 8192,
+                 max_header_bytes: int = 16384, max_headers: int = 100, max_connections: int = 10000,
+                 request_timeout: float = 10.0, keepalive_timeout: float = 5.0,
+                 send_high_water: int = 1 << 20, send_low_water: int = 256 << 10,
+                 max_send_buffer: int = 64 << 20, close_timeout: float = 3.0,
+                 shutdown_timeout: float = 10.0) -> None:
+        self.limits = dict(max_body_size=max_body_size, max_request_line=max_request_line,
+                           max_header_bytes=max_header_bytes, max_headers=max_headers,
+                           max_connections=max_connections, request_timeout=request_timeout,
+                           keepalive_timeout=keepalive_timeout, send_high_water=send_high_water,
+                           send_low_water=send_low_water, max_send_buffer=max_send_buffer,
+                           close_timeout=close_timeout)
+        self.send_high_water = send_high_water
+        self.shutdown_timeout = shutdown_timeout
+        self.http_routes: list[HTTPRoute] = []
+        self.ws_routes: list[WebSocketRoute] = []
+        self.sse_routes: list[SSERoute] = []
+        self._static_http: dict[str, list[HTTPRoute]] = {}
+        self._server: Any = None
+        self._conns: dict[int, Any] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._sse_topics: dict[str, list[SSERoute]] = {}
+        self._stop: asyncio.Event | None = None
+        self.port: int | None = None
+        self._startup: list[Callable[[], Any]] = []
+        self._shutdown: list[Callable[[], Any]] = []
+
+    # --- registration ------------------------------------------------------------
+    def add_route(self, path: str, handler: Callable[..., Any], methods: Iterable[str] = ("GET",)) -> None:
+        ms = frozenset(m.upper() for m in methods)
+        bad = ms - set(_METHODS)
+        if bad:
+            raise ValueError(f"unsupported HTTP method(s) {sorted(bad)} for {path!r}; use {list(_METHODS)}")
+        if not callable(handler):
+            raise TypeError(f"handler for {path!r} must be callable")
+        template = PathTemplate(path)
+        params = _check_http_params(handler, template, "HTTP")
+        route = HTTPRoute(template, ms, handler, params, inspect.iscoroutinefunction(handler))
+        self.http_routes.append(route)
+        if template.is_static:
+            self._static_http.setdefault(path, []).append(route)
+
+    def route(self, path: str, methods: Iterable[str] = ("GET",)) -> Callable[[Any], Any]:
+        def deco(fn: Any) -> Any:
+            self.add_route(path, fn, methods)
+            return fn
+
+        return deco
+
+    def get(self, path: str) -> Callable[[Any], Any]:
+        return self.route(path, ["GET"])
+
+    def post(self, path: str) -> Callable[[Any], Any]:
+        return self.route(path, ["POST"])
+
+    def put(self, path: str) -> Callable[[Any], Any]:
+        return self.route(path, ["PUT"])
+
+    def patch(self, path: str) -> Callable[[Any], Any]:
+        return self.route(path, ["PATCH"])
+
+    def delete(self, path: str) -> Callable[[Any], Any]:
+        return self.route(path, ["DELETE"])
+
+    def add_websocket_route(self, path: str, handler: Any, *, subprotocols: Iterable[str] = (),
+                            compression: bool = False, max_message_size: int = 16 << 20,
+                            allowed_origins: Iterable[str] = (), ping_interval: float = 20.0,
+                            pong_timeout: float = 20.0, idle_timeout: float = 0.0, fragment_size: int = 0,
+                            slow_policy: str = "close", max_backlog: int = 4 << 20, window_bits: int = 15,
+                            client_window_bits: int = 15, mem_level: int = 8, compression_level: int = 1,
+                            no_context_takeover: bool = False, client_no_context_takeover: bool = False,
+                            compress_min_size: int = 0, max_queue: int = 1024) -> None:
+        template = PathTemplate(path)
+        callback_class = None
+        if inspect.isclass(handler):
+            if not callable(getattr(handler, "on_message", None)):
+                raise TypeError(f"callback WebSocket handler {handler.__qualname__} needs an on_message(ws, message) "
+                                "method (on_open(ws) and on_close(ws, code, reason) are optional)")
+            callback_class = handler
+        else:
+            if not inspect.iscoroutinefunction(handler):
+                raise TypeError(f"WebSocket handler {getattr(handler, '__qualname__', handler)!r} must be "
+                                "'async def handler(ws)' or a class with on_message(ws, message)")
+            sig = inspect.signature(handler)
+            names = list(sig.parameters)
+            if not names:
+                raise TypeError(f"WebSocket handler {handler.__qualname__} must accept the WebSocket "
+                                "as its first parameter")
+            extra = [n for n in names[1:] if n not in template.param_names
+                     and sig.parameters[n].default is inspect.Parameter.empty]
+            if extra:
+                raise TypeError(f"WebSocket handler {handler.__qualname__}: parameter(s) {extra} are not path "
+                                f"parameters of {path!r}")
+        if slow_policy not in ("close", "drop"):
+            raise ValueError(f"slow_policy must be 'close' or 'drop', not {slow_policy!r}")
+        if max_queue < 1:
+            raise ValueError("max_queue must be >= 1")
+        options = dict(max_message_size=max_message_size, compression=compression,
+                       subprotocols=list(subprotocols), allowed_origins=list(allowed_origins),
+                       ping_interval=ping_interval, pong_timeout=pong_timeout, idle_timeout=idle_timeout,
+                       fragment_size=fragment_size, slow_policy=slow_policy, max_backlog=max_backlog,
+                       window_bits=window_bits, client_window_bits=client_window_bits, mem_level=mem_level,
+                       compression_level=compression_level, no_context_takeover=no_context_takeover,
+                       client_no_context_takeover=client_no_context_takeover,
+                       compress_min_size=compress_min_size)
+        self.ws_routes.append(WebSocketRoute(template, handler, callback_class, template.param_names, options,
+                                             max_queue))
+
+    def websocket(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        def deco(fn: Any) -> Any:
+            self.add_websocket_route(path, fn, **options)
+            return fn
+
+        return deco
+
+    def add_sse_route(self, path: str, handler: Callable[..., Any] | None = None, *, ping_interval: float = 15.0,
+                      replay: int = 0, replay_bytes: int = 4 << 20, topic: str | None = None,
+                      slow_policy: str = "drop", max_backlog: int = 4 << 20,
+                      headers: Iterable[tuple[str, str]] = ()) -> None:
+        template = PathTemplate(path)
+        if handler is None:
+            if topic is None:
+                raise TypeError(f"SSE route {path!r} needs a generator handler or a topic")
+            kind, params = "topic", []
+        else:
+            if inspect.isasyncgenfunction(handler):
+                kind = "async"
+            elif inspect.isgeneratorfunction(handler):
+                kind = "sync"
+            else:
+                raise TypeError(f"SSE handler {getattr(handler, '__qualname__', handler)!r} must be a generator "
+                                "(async def ... yield, or def ... yield) producing dict, ServerSentEvent or str")
+            params = _check_http_params(handler, template, "SSE")
+        if slow_policy not in ("close", "drop"):
+            raise ValueError(f"slow_policy must be 'close' or 'drop', not {slow_policy!r}")
+        route = SSERoute(template, handler, params, kind, topic, ReplayBuffer(replay, replay_bytes) if replay else None,
+                         dict(ping_interval=ping_interval, slow_policy=slow_policy, max_backlog=max_backlog),
+                         list(headers))
+        self.sse_routes.append(route)
+        if topic is not None:
+            self._sse_topics.setdefault(topic, []).append(route)
+
+    def sse(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        def deco(fn: Any) -> Any:
+            self.add_sse_route(path, fn, **options)
+            return fn
+
+        return deco
+
+    def on_startup(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        self._startup.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        self._shutdown.append(fn)
+        return fn
+
+    # --- pub/sub -------------------------------------------------------------------
+    def publish(self, topic: str, data: Any, *, event: str | None = None, id: str | int | None = None) -> int:
+        """Fan ``data`` out natively to every WebSocket and SSE subscriber of ``topic``.
+        str -> text, bytes -> binary, anything else -> JSON text. Returns deliveries."""
+        if self._server is None:
+            raise RuntimeError("publish() needs a running server (call it from a handler or after startup)")
+        if not isinstance(data, (str, bytes)):
+            data = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        sse_routes = self._sse_topics.get(topic)
+        encoded = None
+        if sse_routes:
+            encoded = encode_event(data, event, id)
+            if id is not None:
+                for r in sse_routes:
+                    if r.replay is not None:
+                        r.replay.append(str(id), encoded)
+        return self._server.publish(topic, data, encoded)
+
+    def subscribers(self, topic: str) -> int:
+        return 0 if self._server is None else self._server.subscribers(topic)
+
+    def stats(self) -> dict[str, int]:
+        return {} if self._server is None else self._server.stats()
+
+    # --- native callbacks ------------------------------------------------------------
+    def _forget(self, conn: int) -> None:
+        self._conns.pop(conn, None)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _on_request(self, conn: int, method: str, raw_path: str, query: str, headers: list[tuple[str, str]],
+                    body: bytes, peer: str, upgrade: bool, version: int) -> None:
+        srv = self._server
+        path = unquote(raw_path) if "%" in raw_path else raw_path
+        try:
+            if upgrade:
+                for r in self.ws_routes:
+                    params = r.template.match(path)
+                    if params is not None:
+                        return self._start_websocket(conn, r, path, query, headers, params, peer)
+            if method in ("GET", "HEAD") and self.sse_routes:
+                for sr in self.sse_routes:
+                    params = sr.template.match(path)
+                    if params is not None:
+                        return self._start_sse(conn, sr, method, path, query, headers, body, peer, params, version)
+            routes = self._static_http.get(path)
+            allowed: set[str] = set()
+            match: tuple[HTTPRoute, dict[str, Any]] | None = None
+            for r in routes if routes is not None else self.http_routes:
+                params = {} if routes is not None else r.template.match(path)
+                if params is None:
+                    continue
+                allowed |= r.methods
+                if method in r.methods or (method == "HEAD" and "GET" in r.methods):
+                    match = (r, params)
+                    break
+            if match is None:
+                if allowed:
+                    allow = sorted(allowed | ({"HEAD"} if "GET" in allowed else set()))
+                    srv.respond(conn, 405, [("Allow", ", ".join(allow)), ("Content-Type", "application/json")],
+                                b'{"detail":"Method Not Allowed"}')
+                elif upgrade and any(r.template.match(path) is not None for r in self.ws_routes):
+                    pass  # unreachable: handled above
+                else:
+                    srv.respond(conn, 404, [("Content-Type", "application/json")], b'{"detail":"Not Found"}')
+                return
+            route, params = match
+            request = Request(method, path, query, headers, body, peer, params,
+                              "1.1" if version else "1.0", self)
+            if route.is_async:
+                self._conns[conn] = _PendingHTTP(self._spawn(self._run_http_async(conn, route, request)))
+            else:
+                try:
+                    result = route.handler(**self._kwargs(route.params, request))
+                except Exception as exc:  # noqa: BLE001 - every handler error becomes a response
+                    return self._handler_error(conn, exc, request)
+                self._send_result(conn, result, method == "HEAD")
+        except Exception:  # noqa: BLE001 - never let a bug unwind into the native loop
+            logger.error("error dispatching %s %s\n%s", method, raw_path, traceback.format_exc())
+            srv.respond(conn, 500, [("Content-Type", "application/json")], b'{"detail":"Internal Server Error"}')
+
+    def _kwargs(self, params: list[_Param], request: Request) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        for p in params:
+            if p.kind == "request":
+                kw[p.name] = request
+            elif p.kind == "path":
+                kw[p.name] = request.path_params[p.name]
+            else:
+                qp = request.query_params
+                if p.name in qp:
+                    raw = qp[p.name]
+                    try:
+                        kw[p.name] = p.convert(raw) if p.convert else raw
+                    except ValueError:
+                        raise HTTPException(422, f"query parameter {p.name!r} is invalid: {raw!r}") from None
+                elif p.default is not inspect.Parameter.empty:
+                    kw[p.name] = p.default
+                else:
+                    raise HTTPException(422, f"missing required query parameter {p.name!r}")
+        return kw
+
+    def _send_result(self, conn: int, result: Any, head_only: bool) -> None:
+        status, headers, body = _to_response(result)
+        self._server.respond(conn, status, headers, body, head_only)
+
+    def _handler_error(self, conn: int, exc: BaseException, request: Request) -> None:
+        if isinstance(exc, HTTPException):
+            body = json.dumps({"detail": exc.detail or None}).encode()
+            headers = [("Content-Type", "application/json"), *exc.headers.items()]
+            self._server.respond(conn, exc.status_code, headers, body, request.method == "HEAD")
+            return
+        logger.error("handler error for %s %s\n%s", request.method, request.path,
+                     "".join(traceback.format_exception(exc)))
+        self._server.respond(conn, 500, [("Content-Type", "application/json")],
+                             b'{"detail":"Internal Server Error"}', request.method == "HEAD")
+
+    async def _run_http_async(self, conn: int, route: HTTPRoute, request: Request) -> None:
+        try:
+            result = await route.handler(**self._kwargs(route.params, request))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._conns.pop(conn, None)
+            return self._handler_error(conn, exc, request)
+        self._conns.pop(conn, None)
+        try:
+            self._send_result(conn, result, request.method == "HEAD")
+        except Exception as exc:  # noqa: BLE001 - e.g. an unserializable result
+            self._handler_error(conn, exc, request)
+
+    # WebSocket ----------------------------------------------------------------------
+    def _start_websocket(self, conn: int, route: WebSocketRoute, path: str, query: str,
+                         headers: list[tuple[str, str]], params: dict[str, Any], peer: str) -> None:
+        status, _reason, sub, offered = self._server.ws_prepare(conn, route.native)
+        if status != 101:
+            return
+        ws = WebSocket(self, conn, path, query, headers, params, peer, offered, sub, route.max_queue)
+        self._conns[conn] = ws
+        if route.callback_class is not None:
+            handler = route.callback_class()
+            ws.handler = handler
+            ws.accept()
+            on_open = getattr(handler, "on_open", None)
+            if on_open is not None:
+                try:
+                    on_open(ws)
+                except Exception:  # noqa: BLE001
+                    self._ws_handler_failed(ws)
+        else:
+            self._spawn(self._run_ws(route, ws, params))
+
+    def _ws_handler_failed(self, ws: WebSocket) -> None:
+        logger.error("WebSocket handler error on %s\n%s", ws.path, traceback.format_exc())
+        if ws.state == CONNECTED:
+            self._server.ws_close(ws.conn, 1011, "internal error")
+        elif ws.state == CONNECTING:
+            self._server.ws_reject(ws.conn, 500, "internal error")
+        self._forget(ws.conn)
+        ws._closed(1011, "internal error")
+
+    async def _run_ws(self, route: WebSocketRoute, ws: WebSocket, params: dict[str, Any]) -> None:
+        try:
+            await route.handler(ws, **params)
+        except WebSocketDisconnect:
+            pass
+        except asyncio.CancelledError:
+            if ws.state == CONNECTED:
+                self._server.ws_close(ws.conn, 1001, "server shutting down")
+            raise
+        except Exception:  # noqa: BLE001
+            return self._ws_handler_failed(ws)
+        if ws.state == CONNECTING:
+            ws.close(status=403)  # the handler returned without accepting
+        elif ws.state == CONNECTED:
+            ws.close(1000)
+        self._forget(ws.conn)
+
+    def _on_ws_message(self, conn: int, data: str | bytes) -> None:
+        ws = self._conns.get(conn)
+        if ws is None:
+            return
+        h = ws.handler
+        if h is None:
+            ws._deliver(data)
+            return
+        try:
+            h.on_message(ws, data)
+        except Exception:  # noqa: BLE001
+            self._ws_handler_failed(ws)
+
+    def _on_close(self, conn: int, code: int, reason: str) -> None:
+        obj = self._conns.pop(conn, None)
+        if obj is None:
+            return
+        if isinstance(obj, WebSocket):
+            was_open = obj.state != CLOSED
+            obj._closed(code, reason)
+            h = obj.handler
+            if h is not None and was_open:
+                on_close = getattr(h, "on_close", None)
+                if on_close is not None:
+                    try:
+                        on_close(obj, code, reason)
+                    except Exception:  # noqa: BLE001
+                        logger.error("on_close error on %s\n%s", obj.path, traceback.format_exc())
+        elif isinstance(obj, _SSEStream):
+            obj.closed = True
+            if obj.task is not None and not obj.task.done():
+                obj.task.cancel()
+            if obj.drain is not None and not obj.drain.done():
+                obj.drain.set_result(None)
+        elif isinstance(obj, _PendingHTTP):
+            obj.task.cancel()  # nobody is left to read the response
+
+    def _on_drain(self, conn: int) -> None:
+        obj = self._conns.get(conn)
+        if isinstance(obj, WebSocket):
+            obj._drained()
+        elif isinstance(obj, _SSEStream) and obj.drain is not None and not obj.drain.done():
+            obj.drain.set_result(None)
+            obj.drain = None
+
+    # SSE ------------------------------------------------------------------------------
+    def _start_sse(self, conn: int, route: SSERoute, method: str, path: str, query: str,
+                   headers: list[tuple[str, str]], body: bytes, peer: str, params: dict[str, Any],
+                   version: int) -> None:
+        srv = self._server
+        request = Request(method, path, query, headers, body, peer, params, "1.1" if version else "1.0", self)
+        if method == "HEAD":
+            srv.respond(conn, 200, [("Content-Type", "text/event-stream; charset=utf-8"),
+                                    ("Cache-Control", "no-cache"), ("Content-Length", "0")], b"", True)
+            return
+        kwargs = self._kwargs(route.params, request) if route.handler is not None else {}
+        stream = _SSEStream(conn)
+        self._conns[conn] = stream
+        srv.sse_start(conn, route.native, route.headers)
+        last_id = request.last_event_id
+        if route.replay is not None and last_id is not None:
+            missed = route.replay.after(last_id)
+            for encoded in missed or ():
+                srv.sse_send_raw(conn, encoded)
+        if route.kind == "topic":
+            srv.subscribe(conn, route.topic)
+            return
+        stream.task = self._spawn(self._run_sse(route, stream, kwargs))
+
+    async def _run_sse(self, route: SSERoute, stream: SSEStreamT, kwargs: dict[str, Any]) -> None:
+        srv = self._server
+        conn = stream.conn
+        loop = asyncio.get_running_loop()
+        gen = route.handler(**kwargs)
+        try:
+            if route.kind == "async":
+                async for item in gen:
+                    if not await self._sse_emit(route, stream, item):
+                        break
+            else:
+                sentinel = object()
+                while not stream.closed:
+                    item = await loop.run_in_executor(None, next, gen, sentinel)
+                    if item is sentinel or not await self._sse_emit(route, stream, item):
+                        break
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001
+            logger.error("SSE handler error on %s\n%s", route.template.template, traceback.format_exc())
+        finally:
+            if route.kind == "async":
+                try:
+                    await gen.aclose()
+                except Exception:  # noqa: BLE001
+                    logger.error("SSE generator cleanup error\n%s", traceback.format_exc())
+            else:
+                gen.close()
+            if not stream.closed:
+                self._conns.pop(conn, None)
+                srv.sse_end(conn)
+
+    async def _sse_emit(self, route: SSERoute, stream: _SSEStream, item: Any) -> bool:
+        encoded, ev_id = to_event(item)
+        if route.replay is not None and ev_id is not None:
+            route.replay.append(ev_id, encoded)
+        n = self._server.sse_send_raw(stream.conn, encoded)
+        if n < 0:
+            return False
+        if n > self.send_high_water:
+            stream.drain = asyncio.get_running_loop().create_future()
+            await stream.drain
+        return not stream.closed
+
+    # --- serving ---------------------------------------------------------------------
+    async def serve(self, host: str = "127.0.0.1", port: int = 8000, *, reuse_port: bool = False,
+                    ready: Callable[[int], Any] | None = None, install_signal_handlers: bool = True) -> None:
+        """Serve on the running asyncio loop until stop() or SIGINT/SIGTERM, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        srv = _core.Server(self._on_request, self._on_ws_message, self._on_close, self._on_drain,
+                           host=host, port=port, reuse_port=reuse_port, **self.limits)
+        for r in self.ws_routes:
+            r.native = srv.add_ws_route(**r.options)
+        for sr in self.sse_routes:
+            sr.native = srv.add_sse_route(**sr.options)
+        self.port = srv.listen()
+        self._server = srv
+        self._stop = asyncio.Event()
+        installed: list[int] = []
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self._stop.set)
+                    installed.append(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+        loop.add_reader(srv.fileno(), srv.poll)
+        try:
+            for fn in self._startup:
+                r = fn()
+                if inspect.isawaitable(r):
+                    await r
+            logger.info("FasterAPI listening on %s:%d", host, self.port)
+            if ready is not None:
+                ready(self.port)
+            await self._stop.wait()
+            await self._graceful_shutdown()
+        finally:
+            loop.remove_reader(srv.fileno())
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._server = None
+            self._conns.clear()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def _graceful_shutdown(self) -> None:
+        srv = self._server
+        srv.begin_shutdown()  # stop accepting; 1001 to WebSockets after queued data; end SSE
+        for task in list(self._tasks):
+            coro = task.get_coro()
+            if getattr(coro, "__qualname__", "").endswith("_run_sse"):
+                task.cancel()
+        deadline = asyncio.get_running_loop().time() + self.shutdown_timeout
+        while srv.connection_count() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        for fn in self._shutdown:
+            r = fn()
+            if inspect.isawaitable(r):
+                await r
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
+        """Serve until SIGINT/SIGTERM; ``workers=N`` forks N processes sharing the port (SO_REUSEPORT)."""
+        from .server import run_app
+
+        run_app(self, host, port, workers, log_level)
+
+
+SSEStreamT = _SSEStream
+__all__ = ["App", "HTTPRoute", "WebSocketRoute", "SSERoute", "JSONResponse"]

@@ -1,0 +1,177 @@
+"""Request and Response objects. Requests are built lazily from what the native
+parser already split: headers, query and JSON are decoded only when asked for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qsl
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, multi-valued, read-only header mapping."""
+
+    __slots__ = ("_raw", "_index")
+
+    def __init__(self, raw: list[tuple[str, str]]) -> None:
+        self._raw = raw
+        self._index: dict[str, str] | None = None
+
+    def _idx(self) -> dict[str, str]:
+        if self._index is None:
+            idx: dict[str, str] = {}
+            for k, v in self._raw:
+                lk = k.lower()
+                if lk not in idx:
+                    idx[lk] = v
+            self._index = idx
+        return self._index
+
+    def __getitem__(self, key: str) -> str:
+        return self._idx()[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._idx()
+
+    def __iter__(self):
+        return iter(self._idx())
+
+    def __len__(self) -> int:
+        return len(self._idx())
+
+    def getlist(self, key: str) -> list[str]:
+        lk = key.lower()
+        return [v for k, v in self._raw if k.lower() == lk]
+
+    def raw(self) -> list[tuple[str, str]]:
+        return list(self._raw)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._raw!r})"
+
+
+class QueryParams(Mapping[str, str]):
+    __slots__ = ("_items", "_dict")
+
+    def __init__(self, query: str) -> None:
+        self._items = parse_qsl(query, keep_blank_values=True)
+        self._dict = {}
+        for k, v in self._items:
+            self._dict.setdefault(k, v)
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict[key]
+
+    def __iter__(self):
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def getlist(self, key: str) -> list[str]:
+        return [v for k, v in self._items if k == key]
+
+    def __repr__(self) -> str:
+        return f"QueryParams({self._items!r})"
+
+
+class Request:
+    __slots__ = ("method", "path", "raw_query", "_raw_headers", "body", "client", "path_params",
+                 "http_version", "_headers", "_query", "app")
+
+    def __init__(self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
+                 client: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None) -> None:
+        self.method = method
+        self.path = path
+        self.raw_query = query
+        self._raw_headers = headers
+        self.body = body
+        self.client = client
+        self.path_params = path_params
+        self.http_version = http_version
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self.app = app
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self._raw_headers)
+        return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        if self._query is None:
+            self._query = QueryParams(self.raw_query)
+        return self._query
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The SSE ``Last-Event-ID`` request header (reconnecting EventSource)."""
+        return self.headers.get("last-event-id")
+
+    def text(self, encoding: str = "utf-8") -> str:
+        return self.body.decode(encoding)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HTTPException(400, f"invalid JSON body: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+
+class Response:
+    __slots__ = ("status_code", "body", "headers", "media_type")
+
+    media_type_default = "text/plain; charset=utf-8"
+
+    def __init__(self, content: bytes | str = b"", status_code: int = 200,
+                 headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+                 media_type: str | None = None) -> None:
+        self.status_code = status_code
+        self.body = content.encode() if isinstance(content, str) else bytes(content)
+        if headers is None:
+            self.headers: list[tuple[str, str]] = []
+        elif isinstance(headers, Mapping):
+            self.headers = list(headers.items())
+        else:
+            self.headers = list(headers)
+        self.media_type = media_type if media_type is not None else self.media_type_default
+
+    def header_list(self) -> list[tuple[str, str]]:
+        hs = self.headers
+        if self.media_type and not any(k.lower() == "content-type" for k, _ in hs):
+            return [("Content-Type", self.media_type), *hs]
+        return hs
+
+
+class JSONResponse(Response):
+    __slots__ = ()
+    media_type_default = "application/json"
+
+    def __init__(self, content: Any, status_code: int = 200,
+                 headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
+        super().__init__(json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode(),
+                         status_code, headers)
+
+
+class HTMLResponse(Response):
+    __slots__ = ()
+    media_type_default = "text/html; charset=utf-8"
+
+
+class PlainTextResponse(Response):
+    __slots__ = ()
+
+
+class HTTPException(Exception):
+    """Raise from a handler to answer with this status (and a short detail)."""
+
+    def __init__(self, status_code: int, detail: str = "", headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = dict(headers or {})

@@ -1,0 +1,92 @@
+"""Server-Sent Events: the event type handlers yield, and the per-endpoint replay buffer."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from . import _core
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    data: Any = None
+    event: str | None = None
+    id: str | int | None = None
+    retry: int | None = None
+    comment: str | None = None
+
+    def encode(self) -> bytes:
+        return encode_event(self.data, self.event, self.id, self.retry, self.comment)
+
+
+def _data_text(data: Any) -> str | None:
+    if data is None or isinstance(data, str):
+        return data
+    if isinstance(data, bytes):
+        return data.decode()
+    import json
+
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_event(data: Any = None, event: str | None = None, id: str | int | None = None,
+                 retry: int | None = None, comment: str | None = None) -> bytes:
+    """Encode natively; ValueError for a field that would inject lines (e.g. CR/LF in ``event``)."""
+    return _core.encode_sse(_data_text(data), event, None if id is None else str(id), retry, comment)
+
+
+def to_event(item: Any) -> tuple[bytes, str | None]:
+    """Handler output -> (encoded bytes, id or None). dict, ServerSentEvent or str."""
+    if isinstance(item, ServerSentEvent):
+        return item.encode(), None if item.id is None else str(item.id)
+    if isinstance(item, dict):
+        unknown = set(item) - {"data", "event", "id", "retry", "comment"}
+        if unknown:
+            raise ValueError(f"unknown SSE field(s) {sorted(unknown)}; use data, event, id, retry, comment")
+        ev_id = item.get("id")
+        return (encode_event(item.get("data"), item.get("event"), ev_id, item.get("retry"), item.get("comment")),
+                None if ev_id is None else str(ev_id))
+    if isinstance(item, (str, bytes)):
+        return encode_event(item), None
+    raise TypeError(f"an SSE handler must yield dict, ServerSentEvent or str, not {type(item).__name__}")
+
+
+class ReplayBuffer:
+    """Bounded (events and bytes) history of encoded events by id, for Last-Event-ID resume."""
+
+    def __init__(self, max_events: int, max_bytes: int = 4 << 20) -> None:
+        if max_events < 1:
+            raise ValueError("replay buffer needs max_events >= 1")
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._events: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self.evicted = 0
+
+    def append(self, event_id: str, encoded: bytes) -> None:
+        if event_id in self._events:
+            return
+        self._events[event_id] = encoded
+        self._bytes += len(encoded)
+        while len(self._events) > self.max_events or self._bytes > self.max_bytes:
+            _, old = self._events.popitem(last=False)
+            self._bytes -= len(old)
+            self.evicted += 1
+
+    def after(self, last_id: str) -> list[bytes] | None:
+        """Events after ``last_id``; None when that id is unknown (evicted or never seen)."""
+        if last_id not in self._events:
+            return None
+        out: list[bytes] = []
+        seen = False
+        for k, v in self._events.items():
+            if seen:
+                out.append(v)
+            elif k == last_id:
+                seen = True
+        return out
+
+    def __len__(self) -> int:
+        return len(self._events)

@@ -1,0 +1,238 @@
+"""The WebSocket object shared by async handlers and callback-style handlers.
+
+``send``/``close``/``accept`` act at call time (the native core writes at once)
+and return an awaitable: awaiting it only waits when backpressure applies.
+So callback handlers call ``ws.send(m)`` synchronously and coroutine handlers
+``await ws.send(m)``; both are one native call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .requests import Headers, QueryParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import App
+
+
+class WebSocketDisconnect(Exception):
+    """The peer went away (or the connection was closed). ``code`` is the close code."""
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+class _Done:
+    """Awaitable that is already complete (no allocation per send)."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+
+DONE = _Done()
+
+CONNECTING, CONNECTED, CLOSED = 0, 1, 2
+
+
+class WebSocket:
+    __slots__ = ("_app", "_srv", "conn", "path", "raw_query", "_raw_headers", "path_params", "client",
+                 "subprotocol", "offered_subprotocols", "_default_subprotocol", "state", "_queue", "_waiter",
+                 "_drain", "close_code", "close_reason", "_headers", "_query", "handler", "_max_queue",
+                 "__weakref__")
+
+    def __init__(self, app: "App", conn: int, path: str, query: str, headers: list[tuple[str, str]],
+                 path_params: dict[str, Any], client: str, offered: list[str], default_subprotocol: str,
+                 max_queue: int) -> None:
+        self._app = app
+        self._srv = app._server
+        self.conn = conn
+        self.path = path
+        self.raw_query = query
+        self._raw_headers = headers
+        self.path_params = path_params
+        self.client = client
+        self.offered_subprotocols = offered
+        self._default_subprotocol = default_subprotocol
+        self.subprotocol: str | None = None
+        self.state = CONNECTING
+        self._queue: deque[Any] = deque()
+        self._waiter: asyncio.Future | None = None
+        self._drain: asyncio.Future | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self.handler: Any = None
+        self._max_queue = max_queue
+
+    # --- request facts ---------------------------------------------------------
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self._raw_headers)
+        return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        if self._query is None:
+            self._query = QueryParams(self.raw_query)
+        return self._query
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes accepted by send() but not yet written to the socket."""
+        n = self._srv.buffered(self.conn)
+        return max(n, 0)
+
+    # --- handshake ---------------------------------------------------------------
+    def accept(self, subprotocol: str | None = None,
+               headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> _Done:
+        if self.state != CONNECTING:
+            raise RuntimeError("accept() called twice or after close")
+        if subprotocol is None:
+            subprotocol = self._default_subprotocol
+        elif subprotocol not in self.offered_subprotocols:
+            raise ValueError(
+                f"subprotocol {subprotocol!r} was not offered by the client (offered: {self.offered_subprotocols})"
+            )
+        hdrs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        if not self._srv.ws_accept(self.conn, subprotocol or "", hdrs):
+            self.state = CLOSED
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason or "connection lost before accept")
+        self.subprotocol = subprotocol or None
+        self.state = CONNECTED
+        return DONE
+
+    # --- receiving ---------------------------------------------------------------
+    def _deliver(self, message: Any) -> None:
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(message)
+                return
+        if len(self._queue) >= self._max_queue:
+            # The handler is not reading: bounded memory beats unbounded queuing.
+            self._srv.ws_close(self.conn, 1008, "receive queue full")
+            self._app._forget(self.conn)
+            self._closed(1008, "receive queue full")
+            return
+        self._queue.append(message)
+
+    def _closed(self, code: int, reason: str) -> None:
+        self.state = CLOSED
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        w = self._waiter
+        if w is not None and not w.done():
+            self._waiter = None
+            w.set_exception(WebSocketDisconnect(code, reason))
+        d = self._drain
+        if d is not None and not d.done():
+            self._drain = None
+            d.set_result(None)
+
+    async def receive(self) -> str | bytes:
+        """Next message: ``str`` for text, ``bytes`` for binary. Raises WebSocketDisconnect."""
+        if self._queue:
+            return self._queue.popleft()
+        if self.state == CLOSED:
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        if self.state == CONNECTING:
+            raise RuntimeError("call accept() before receive()")
+        fut = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        return await fut
+
+    async def receive_text(self) -> str:
+        m = await self.receive()
+        if not isinstance(m, str):
+            raise TypeError("expected a text message, got binary")
+        return m
+
+    async def receive_bytes(self) -> bytes:
+        m = await self.receive()
+        if not isinstance(m, bytes):
+            raise TypeError("expected a binary message, got text")
+        return m
+
+    async def receive_json(self) -> Any:
+        return json.loads(await self.receive())
+
+    def __aiter__(self) -> "WebSocket":
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.receive()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+
+    # --- sending -----------------------------------------------------------------
+    def send(self, data: str | bytes) -> Any:
+        """Send ``str`` as text or ``bytes`` as binary. Awaiting the result waits
+        while the connection's buffered bytes are above the high-water mark."""
+        n = self._srv.ws_send(self.conn, data)
+        if n < 0:
+            if self.state == CONNECTING:
+                raise RuntimeError("call accept() before send()")
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        if n > self._app.send_high_water:
+            d = self._drain
+            if d is None:
+                d = self._drain = asyncio.get_running_loop().create_future()
+            return d
+        return DONE
+
+    def send_text(self, data: str) -> Any:
+        return self.send(str(data))
+
+    def send_bytes(self, data: bytes) -> Any:
+        return self.send(bytes(data))
+
+    def send_json(self, data: Any) -> Any:
+        return self.send(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+    def _drained(self) -> None:
+        d = self._drain
+        if d is not None:
+            self._drain = None
+            if not d.done():
+                d.set_result(None)
+
+    def ping(self, data: bytes = b"") -> bool:
+        return self._srv.ws_ping(self.conn, data)
+
+    def close(self, code: int = 1000, reason: str = "", status: int = 403) -> _Done:
+        """Close with ``code``/``reason``; before accept() this refuses the upgrade with HTTP ``status``."""
+        if self.state == CONNECTING:
+            self._srv.ws_reject(self.conn, status, reason or "WebSocket connection refused")
+        elif self.state == CONNECTED:
+            if not (code == 1000 or 3000 <= code <= 4999 or 1001 <= code <= 1014 and code not in (1004, 1005, 1006)):
+                raise ValueError(f"close code {code} may not be sent (use 1000, 1001-1003, 1007-1014 or 3000-4999)")
+            if len(reason.encode()) > 123:
+                raise ValueError("close reason must be at most 123 bytes of UTF-8")
+            self._srv.ws_close(self.conn, code, reason)
+        if self.state != CLOSED:
+            self._app._forget(self.conn)
+            self._closed(code, reason)
+        return DONE
+
+    # --- pub/sub -------------------------------------------------------------------
+    def subscribe(self, topic: str) -> bool:
+        return self._srv.subscribe(self.conn, topic)
+
+    def unsubscribe(self, topic: str) -> bool:
+        return self._srv.unsubscribe(self.conn, topic)
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self.path} conn={self.conn} state={('CONNECTING', 'CONNECTED', 'CLOSED')[self.state]}>"
