@@ -3,6 +3,8 @@ under FastAPI when the installed FastAPI has no fastapi.sse. Serves /sse only.""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from loadtest.peers._common import parse_args, sse_data
@@ -19,6 +21,7 @@ try:
         while True:
             # raw_data: FastAPI would JSON-quote a str in `data`, hiding the leading timestamp.
             yield ServerSentEvent(raw_data=sse_data())
+            await asyncio.sleep(0)  # let the disconnect listener run (send to a closed client returns at once)
 except ImportError:  # older FastAPI
     from sse_starlette import EventSourceResponse
 
@@ -29,6 +32,7 @@ except ImportError:  # older FastAPI
         async def events():
             while True:
                 yield {"data": sse_data()}
+                await asyncio.sleep(0)
         return EventSourceResponse(events(), ping=3600)
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
@@ -26,6 +28,7 @@ async def sse(request):
     async def events():
         while True:
             yield {"data": sse_data()}
+            await asyncio.sleep(0)  # let the disconnect listener run (send to a closed client returns at once)
     return EventSourceResponse(events(), ping=3600)
 
 

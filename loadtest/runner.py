@@ -1,0 +1,410 @@
+"""Runs servers and the generator: pinning, port wait, warm-up, interleaved rounds, RSS, stop.
+
+Server on CPU 0 (``taskset -c 0``), generator on CPU 1, as DESIGN.md asks. Rounds are interleaved
+per scenario (A B C A B C ...) so slow drift of a noisy machine hits every target alike.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtest.scenarios import Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU = "0"
+GENERATOR_CPU = "1"
+HOST = "127.0.0.1"
+
+
+def find_tool(name: str) -> str | None:
+    """A native tool: PATH, next to sys.executable (venv bin), then developer build folders."""
+    found = shutil.which(name)
+    if found:
+        return found
+    cand = Path(sys.executable).parent / name
+    if cand.exists():
+        return str(cand)
+    builds = sorted(glob.glob(str(ROOT / "build" / "*" / name)), key=os.path.getmtime, reverse=True)
+    return builds[0] if builds else None
+
+
+def _has_module(mod: str) -> bool:
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def fasterapi_available() -> tuple[bool, str]:
+    """Checked in a child process: the repo's ./fasterapi may lack a built _core."""
+    code = ("import fasterapi,sys; sys.exit(0 if hasattr(fasterapi,'App') else 3)")
+    try:
+        cp = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False, "import fasterapi timed out"
+    if cp.returncode == 0:
+        return True, ""
+    if cp.returncode == 3:
+        return False, "fasterapi.App not available yet (issue-3 API not built)"
+    last = (cp.stderr.strip().splitlines() or ["?"])[-1]
+    return False, f"import fasterapi failed ({last[:120]})"
+
+
+@dataclass
+class Target:
+    name: str
+    label: str
+    argv: list            # may contain {python} {host} {port} {bin}
+    supports: frozenset
+    requires: tuple = ()  # python modules that must import
+    binary: str = ""      # native executable looked up with find_tool
+    kind: str = "peer"    # peer | native | fasterapi
+    available: bool = True
+    reason: str = ""
+    version: str = ""
+    kind_labels: dict = field(default_factory=dict)  # scenario kind -> label (e.g. sse -> sse-starlette)
+
+    def command(self, port: int) -> list[str]:
+        bin_path = find_tool(self.binary) if self.binary else ""
+        return [a.format(python=sys.executable, host=HOST, port=port, bin=bin_path) for a in self.argv]
+
+
+def _py(module: str, *extra: str) -> list[str]:
+    return ["{python}", "-m", module, *extra, "--host", "{host}", "--port", "{port}"]
+
+
+WS = {"echo", "echo-deflate", "broadcast", "memory"}
+
+
+def default_targets() -> list[Target]:
+    return [
+        Target("fasterapi-callback", "FasterAPI (callback)", _py("loadtest.apps.fasterapi_bench", "--handler", "callback"),
+               frozenset(WS), kind="fasterapi"),
+        Target("fasterapi-async", "FasterAPI (async)", _py("loadtest.apps.fasterapi_bench", "--handler", "async"),
+               frozenset({"echo", "echo-deflate", "sse", "http", "memory"}), kind="fasterapi"),
+        Target("native-echo", "native C++ echo", ["{bin}", "--host", "{host}", "--port", "{port}"],
+               frozenset(WS | {"sse", "http"}), binary="fasterapi-echo", kind="native"),
+        Target("picows", "picows", _py("loadtest.peers.picows_server"), frozenset({"echo", "broadcast", "memory"}),
+               requires=("picows",)),
+        Target("socketify", "socketify.py", _py("loadtest.peers.socketify_server"), frozenset(WS | {"http"}),
+               requires=("socketify",)),
+        Target("websockets", "websockets", _py("loadtest.peers.websockets_asyncio"), frozenset(WS),
+               requires=("websockets",)),
+        Target("aiohttp", "aiohttp", _py("loadtest.peers.aiohttp_server"), frozenset(WS | {"sse", "http"}),
+               requires=("aiohttp",)),
+        Target("uvicorn-starlette", "uvicorn+Starlette", _py("loadtest.peers.uvicorn_starlette"),
+               frozenset(WS | {"sse", "http"}), requires=("uvicorn", "starlette", "sse_starlette"),
+               kind_labels={"sse": "sse-starlette (uvicorn)"}),
+        Target("fastapi-sse", "FastAPI EventSourceResponse", _py("loadtest.peers.fastapi_sse"), frozenset({"sse"}),
+               requires=("fastapi", "uvicorn")),
+        Target("granian", "granian (RSGI)", _py("loadtest.peers.granian_rsgi"), frozenset({"http"}),
+               requires=("granian",)),
+    ]
+
+
+VERSION_DISTS = {"picows": "picows", "socketify": "socketify", "websockets": "websockets", "aiohttp": "aiohttp",
+                 "uvicorn-starlette": "uvicorn,starlette,sse-starlette,uvloop,httptools",
+                 "fastapi-sse": "fastapi,uvicorn", "granian": "granian"}
+
+
+def resolve(targets: list[Target]) -> list[Target]:
+    """Fill availability (and versions) without starting anything."""
+    from importlib import metadata
+    fa = None
+    for t in targets:
+        if t.kind == "fasterapi":
+            fa = fa or fasterapi_available()
+            t.available, t.reason = fa
+        elif t.binary:
+            t.available = find_tool(t.binary) is not None
+            t.reason = "" if t.available else f"{t.binary} not built/installed yet"
+        missing = [m for m in t.requires if not _has_module(m)]
+        if missing:
+            t.available, t.reason = False, "not installed: " + ", ".join(missing)
+        vers = []
+        for dist in VERSION_DISTS.get(t.name, "").split(","):
+            if dist:
+                try:
+                    vers.append(f"{dist} {metadata.version(dist)}")
+                except metadata.PackageNotFoundError:
+                    pass
+        t.version = ", ".join(vers)
+    return targets
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen | None, timeout: float = 30) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection((HOST, port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for f in glob.glob(f"/proc/{p}/task/*/children"):
+            try:
+                kids = [int(x) for x in Path(f).read_text().split()]
+            except OSError:
+                kids = []
+            out += kids
+            todo += kids
+    return out
+
+
+class Server:
+    """One target process, pinned to SERVER_CPU, in its own session so it stops with its children."""
+
+    def __init__(self, target: Target, log_dir: Path | None = None) -> None:
+        self.target = target
+        self.port = free_port()
+        self.argv = target.command(self.port)
+        self.proc: subprocess.Popen | None = None
+        self.log_dir = log_dir
+        self.log = None
+
+    @property
+    def base_http(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def base_ws(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        raise_nofile()
+        taskset = ["taskset", "-c", SERVER_CPU] if shutil.which("taskset") else []
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.log = open(self.log_dir / f"server-{self.target.name}.log", "ab")
+        self.proc = subprocess.Popen(taskset + self.argv, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                     stdout=self.log or subprocess.DEVNULL, stderr=self.log or subprocess.DEVNULL,
+                                     start_new_session=True)
+        if not wait_port(self.port, self.proc):
+            self.stop()
+            raise RuntimeError(f"{self.target.name} did not start listening on port {self.port}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def rss_kib(self) -> int:
+        if not self.alive():
+            return 0
+        return sum(_rss_kib(p) for p in [self.proc.pid, *_descendants(self.proc.pid)])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def __enter__(self) -> "Server":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@dataclass
+class Generator:
+    """The native generator when built, else the Python fallback (labelled as such everywhere)."""
+    path: str | None = None
+    native: bool = True
+    version: str = ""
+
+    @classmethod
+    def find(cls, choice: str | None = None) -> "Generator":
+        if choice == "pygen":
+            return cls(None, False, "loadtest.pygen (Python fallback)")
+        path = choice or find_tool("fasterapi-loadgen")
+        if path:
+            return cls(path, True, path)
+        return cls(None, False, "loadtest.pygen (Python fallback: fasterapi-loadgen not found)")
+
+    def argv(self, args: list[str]) -> list[str]:
+        taskset = ["taskset", "-c", GENERATOR_CPU] if shutil.which("taskset") else []
+        base = [self.path] if self.native else [sys.executable, "-m", "loadtest.pygen"]
+        return taskset + base + args
+
+    def run(self, args: list[str], timeout: float) -> dict:
+        argv = self.argv(args)
+        try:
+            cp = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"generator timed out after {timeout:.0f}s", "command": argv}
+        try:
+            out = json.loads(cp.stdout)
+        except json.JSONDecodeError:
+            return {"error": f"generator exit {cp.returncode}: {(cp.stderr or cp.stdout).strip()[-300:]}",
+                    "command": argv}
+        out["command"] = argv
+        return out
+
+
+def value_of(result: dict, metric: str) -> float | None:
+    if not result or "error" in result:
+        return None
+    v = result.get(metric)
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+@dataclass
+class Measurement:
+    scenario: Scenario
+    rounds: dict = field(default_factory=dict)   # target -> [result dict per round]
+    skipped: dict = field(default_factory=dict)  # target -> reason
+
+    def values(self, target: str) -> list[float]:
+        return [v for v in (value_of(r, self.scenario.metric) for r in self.rounds.get(target, [])) if v is not None]
+
+    def median(self, target: str) -> float | None:
+        vals = self.values(target)
+        return statistics.median(vals) if vals else None
+
+    def median_round(self, target: str) -> dict | None:
+        """The round whose value is the median (its histogram and timeline are the ones plotted)."""
+        rs = [r for r in self.rounds.get(target, []) if value_of(r, self.scenario.metric) is not None]
+        if not rs:
+            return None
+        rs.sort(key=lambda r: value_of(r, self.scenario.metric))
+        return rs[(len(rs) - 1) // 2]
+
+    def inconclusive(self, target: str) -> bool:
+        return any(r.get("inconclusive") for r in self.rounds.get(target, []))
+
+    def to_json(self) -> dict:
+        s = self.scenario
+        return {"id": s.id, "title": s.title, "kind": s.kind, "metric": s.metric, "unit": s.unit,
+                "connections": s.connections, "skipped": self.skipped, "rounds": self.rounds,
+                "median": {t: self.median(t) for t in self.rounds},
+                "inconclusive": {t: self.inconclusive(t) for t in self.rounds}}
+
+
+def _say(progress, text: str) -> None:
+    if progress:
+        progress(text)
+
+
+def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, rounds: int,
+                       duration: float, warmup: float, progress=None, counter=None) -> Measurement:
+    """Interleaved rounds: for r in rounds: for target in targets: one generator run."""
+    m = Measurement(scenario)
+    for r in range(rounds):
+        for name, srv in servers.items():
+            if not srv.alive():  # a crashed server is restarted, the failure stays visible in its log
+                try:
+                    srv.stop()
+                    srv.start()
+                except RuntimeError as exc:
+                    m.rounds.setdefault(name, []).append({"error": str(exc)})
+                    continue
+            base = srv.base_ws if scenario.mode.startswith("ws") else srv.base_http
+            args = scenario.generator_args(base, duration, warmup)
+            res = generator.run(args, timeout=duration + warmup + 60)
+            m.rounds.setdefault(name, []).append(res)
+            if counter is not None:
+                counter[0] += 1
+            v = value_of(res, scenario.metric)
+            where = f"[{counter[0]}/{counter[1]}] " if counter is not None else ""
+            shown = f"{v:,.0f} {scenario.unit}" if v is not None else "ERROR " + str(res.get("error", ""))[:120]
+            flag = "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
+            _say(progress, f"{where}{scenario.id} round {r + 1}/{rounds} {name:<20} {shown}{flag}")
+    return m
+
+
+def measure_memory(scenario: Scenario, target: Target, rounds: int, log_dir: Path | None = None,
+                   progress=None, counter=None, round_label: str = "") -> list[dict]:
+    """RSS delta / N for N idle upgraded WebSockets held by loadtest.holder, fresh server per round."""
+    out = []
+    n = scenario.connections
+    for r in range(rounds):
+        res: dict = {"connections": n}
+        try:
+            with Server(target, log_dir) as srv:
+                time.sleep(0.5)
+                before = srv.rss_kib()
+                taskset = ["taskset", "-c", GENERATOR_CPU] if shutil.which("taskset") else []
+                argv = taskset + [sys.executable, "-m", "loadtest.holder", "--url", srv.base_ws + scenario.path,
+                                  "-n", str(n)]
+                holder = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                try:
+                    line = holder.stdout.readline()
+                    info = json.loads(line) if line else {"open": 0, "failed": n}
+                    time.sleep(1.0)
+                    after = srv.rss_kib()
+                finally:
+                    holder.stdin.close()
+                    try:
+                        holder.wait(30)
+                    except subprocess.TimeoutExpired:
+                        holder.kill()
+                        holder.wait()
+                opened = info.get("open", 0)
+                res.update(rss_before_kib=before, rss_after_kib=after, open=opened, failed=info.get("failed"),
+                           command=argv, server_command=srv.argv)
+                if opened:
+                    res["kib_per_conn"] = (after - before) / opened
+                if opened < n:
+                    res["notes"] = [f"only {opened} of {n} connections upgraded"]
+        except RuntimeError as exc:
+            res["error"] = str(exc)
+        out.append(res)
+        if counter is not None:
+            counter[0] += 1
+        where = f"[{counter[0]}/{counter[1]}] " if counter is not None else ""
+        shown = f"{res['kib_per_conn']:.2f} KiB/conn ({res.get('open')} open)" if "kib_per_conn" in res else \
+            "ERROR " + str(res.get("error", res.get("notes", "")))
+        _say(progress, f"{where}{scenario.id} round {round_label or f'{r + 1}/{rounds}'} {target.name:<20} {shown}")
+    return out

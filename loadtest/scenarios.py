@@ -1,0 +1,91 @@
+"""Scenario catalogue: what is measured, with which generator arguments, on which endpoint.
+
+A scenario names a ``needs`` capability; a target takes part only when it supports it
+(e.g. picows has no permessage-deflate, granian serves HTTP only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    kind: str                 # echo | broadcast | sse | http | memory
+    needs: str                # capability a target must have: echo, echo-deflate, broadcast, sse, http, memory
+    path: str                 # endpoint on the target
+    mode: str = ""            # generator mode (fasterapi-loadgen subcommand)
+    args: tuple = ()          # generator arguments besides --url/--duration/--warmup
+    metric: str = "rate_per_s"
+    unit: str = "msg/s"
+    connections: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def generator_args(self, base_url: str, duration: float, warmup: float) -> list[str]:
+        return [self.mode, "--url", base_url + self.path, *self.args,
+                "--duration", f"{duration:g}", "--warmup", f"{warmup:g}"]
+
+
+SIZES = {"32B": 32, "1KiB": 1024, "16KiB": 16 * 1024, "1MiB": 1 << 20}
+
+
+def echo(size: str, conns: int, deflate: bool = False, inflight: int = 1) -> Scenario:
+    sid = f"echo-{size}-c{conns}" + ("-deflate" if deflate else "")
+    args = ["--connections", str(conns), "--inflight", str(inflight), "--size", str(SIZES[size])]
+    if deflate:
+        args.append("--compress")
+    title = f"WS echo {size}, {conns} conn{'s' if conns > 1 else ''}, {inflight} in flight" + (
+        ", permessage-deflate" if deflate else "")
+    return Scenario(sid, title, "echo", "echo-deflate" if deflate else "echo", "/", "ws-echo", tuple(args),
+                    connections=conns)
+
+
+def broadcast(subscribers: int, rate: int) -> Scenario:
+    return Scenario(f"broadcast-c{subscribers}", f"Broadcast 1 publisher -> {subscribers} subscribers "
+                    f"({rate} msg/s published)", "broadcast", "broadcast", "/broadcast", "ws-broadcast",
+                    ("--connections", str(subscribers), "--rate", str(rate), "--size", "64"),
+                    unit="deliveries/s", connections=subscribers)
+
+
+def sse(subscribers: int) -> Scenario:
+    return Scenario(f"sse-c{subscribers}", f"SSE fan-out, {subscribers} subscribers, 32 B events",
+                    "sse", "sse", "/sse", "sse", ("--connections", str(subscribers)),
+                    unit="events/s", connections=subscribers)
+
+
+def http(endpoint: str, conns: int) -> Scenario:
+    return Scenario(f"http-{endpoint}-c{conns}", f"HTTP GET /{endpoint}, keep-alive, {conns} conns",
+                    "http", "http", f"/{endpoint}", "http", ("--connections", str(conns), "--pipeline", "1"),
+                    unit="req/s", connections=conns)
+
+
+def memory(conns: int) -> Scenario:
+    return Scenario(f"memory-idle-{conns}", f"RSS per idle upgraded WebSocket, {conns} connections",
+                    "memory", "memory", "/", metric="kib_per_conn", unit="KiB/conn", connections=conns)
+
+
+def full() -> list[Scenario]:
+    out = [memory(10_000)]
+    for deflate in (False, True):
+        for size in SIZES:
+            for conns in (1, 100, 1000):
+                out.append(echo(size, conns, deflate))
+    out += [broadcast(1000, 200), sse(1000), http("plaintext", 100), http("json", 100)]
+    return out
+
+
+def quick() -> list[Scenario]:
+    return [memory(1000), echo("32B", 100), echo("16KiB", 100), echo("1KiB", 100, deflate=True),
+            broadcast(100, 200), sse(100), http("plaintext", 100), http("json", 100)]
+
+
+GATE_SCENARIO = echo("32B", 100)
+
+
+def by_id(sid: str) -> Scenario:
+    for s in full() + quick():
+        if s.id == sid:
+            return s
+    raise KeyError(sid)
