@@ -31,6 +31,16 @@ public:
         if (size_) std::memcpy(data_, bytes.data(), size_);
     }
     ~GuardedBuffer() { munmap(base_, map_size_); }
+
+    // Reuses the mapping for other bytes (no larger than its pages), again placed
+    // right before the guard page.
+    void assign(std::string_view bytes) {
+        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        if (bytes.size() > data_pages_ * page) std::abort();
+        data_ = base_ + data_pages_ * page - bytes.size();
+        size_ = bytes.size();
+        if (size_) std::memcpy(data_, bytes.data(), size_);
+    }
     GuardedBuffer(const GuardedBuffer&) = delete;
     GuardedBuffer& operator=(const GuardedBuffer&) = delete;
 
