@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from loadtest.histogram import cdf_from_compact  # noqa: E402
 
@@ -120,6 +121,7 @@ def scenario_figure(scen: dict, results: dict, colors: dict) -> str | None:
     ax.set_yticks(list(y), [labels.get(n, n) for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, xmax * 1.75)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt(v, scen["unit"]) if v else "0"))
     ax.set_xlabel(f"median {scen['unit']} ({'lower' if is_mem else 'higher'} is better)")
     ax.set_title(scen["title"], fontsize=9, loc="left")
     ax.grid(axis="x", alpha=0.3)
@@ -148,6 +150,8 @@ def scenario_figure(scen: dict, results: dict, colors: dict) -> str | None:
         tl_ax.set_title("throughput over time (median round)", fontsize=9, loc="left")
         tl_ax.grid(alpha=0.3)
         tl_ax.set_ylim(bottom=0)
+        tl_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        tl_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt(v) if v else "0"))
         tl_ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _png(fig)

@@ -1,0 +1,141 @@
+"""Throughput gate: ``python -m loadtest.gate [--gates loadtest/gates.toml]``.
+
+Runs the gate scenario (echo 32 B / 100 connections / 1 in flight) in short interleaved rounds
+against the targets the ratios name, then checks median(target) / median(baseline) >= min for
+each ``[[ratio]]`` of the gates file. Exit codes: 0 all ratios hold; 1 a ratio failed (named on
+stderr); 3 a ratio could not be measured (target not built / not installed / no value) — an
+unmeasured ratio is never a pass, unless ``--allow-unavailable`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
+from loadtest import runner, scenarios
+
+DEFAULT_GATES = Path(__file__).with_name("gates.toml")
+
+
+def load_gates(path: Path) -> dict:
+    with open(path, "rb") as f:
+        gates = tomllib.load(f)
+    if not gates.get("ratio"):
+        raise SystemExit(f"{path}: no [[ratio]] entries")
+    for r in gates["ratio"]:
+        for key in ("target", "baseline", "min"):
+            if key not in r:
+                raise SystemExit(f"{path}: a [[ratio]] lacks '{key}'")
+    return gates
+
+
+def gate_targets(gates: dict) -> list[runner.Target]:
+    """Default targets, with [targets.NAME] from the gates file added or replacing same-named ones."""
+    targets = {t.name: t for t in runner.default_targets()}
+    for name, spec in (gates.get("targets") or {}).items():
+        targets[name] = runner.Target(name, spec.get("label", name), list(spec["argv"]),
+                                      frozenset(spec.get("supports", ["echo"])), tuple(spec.get("requires", ())),
+                                      spec.get("binary", ""), spec.get("kind", "peer"))
+    wanted = []
+    for r in gates["ratio"]:
+        wanted += [r["target"], r["baseline"]]
+    missing = [n for n in dict.fromkeys(wanted) if n not in targets]
+    if missing:
+        raise SystemExit(f"gates file names unknown target(s): {', '.join(missing)}")
+    return runner.resolve([targets[n] for n in dict.fromkeys(wanted)])
+
+
+def evaluate(gates: dict, medians: dict, reasons: dict) -> list[dict]:
+    out = []
+    for r in gates["ratio"]:
+        t, b, need = r["target"], r["baseline"], float(r["min"])
+        tv, bv = medians.get(t), medians.get(b)
+        row = {"name": f"{t} >= {need:g}x {b}", "target": t, "baseline": b, "min": need,
+               "target_value": tv, "baseline_value": bv}
+        if not tv or not bv:
+            why = "; ".join(f"{n}: {reasons.get(n) or 'no value measured'}" for n, v in ((t, tv), (b, bv)) if not v)
+            row.update(status="UNAVAILABLE", detail=why)
+        else:
+            row["ratio"] = tv / bv
+            row["status"] = "PASS" if row["ratio"] >= need else "FAIL"
+        out.append(row)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="loadtest.gate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gates", type=Path, default=DEFAULT_GATES)
+    p.add_argument("--rounds", type=int, help="override [gate].rounds")
+    p.add_argument("--duration", type=float, help="override [gate].duration")
+    p.add_argument("--generator", help="path to fasterapi-loadgen, or 'pygen' for the Python fallback")
+    p.add_argument("--allow-unavailable", action="store_true",
+                   help="exit 0 when every measurable ratio holds but some could not be measured")
+    p.add_argument("--json-out", type=Path, help="write the verdict as JSON")
+    args = p.parse_args(argv)
+    gates = load_gates(args.gates)
+    g = gates.get("gate", {})
+    scen = scenarios.by_id(g.get("scenario", scenarios.GATE_SCENARIO.id))
+    rounds = args.rounds or int(g.get("rounds", 3))
+    duration = args.duration or float(g.get("duration", 2.0))
+    warmup = float(g.get("warmup", 0.5))
+    targets = gate_targets(gates)
+    generator = runner.Generator.find(args.generator)
+    print(f"gate: {scen.title}; {rounds} rounds x {duration:g}s; generator {generator.version}", flush=True)
+    if not generator.native:
+        print("gate: WARNING fasterapi-loadgen not found, using the Python fallback generator", flush=True)
+    reasons = {t.name: t.reason for t in targets if not t.available}
+    servers = {}
+    try:
+        for t in targets:
+            if not t.available:
+                print(f"gate: {t.name} NOT AVAILABLE: {t.reason}", flush=True)
+                continue
+            srv = runner.Server(t)
+            try:
+                srv.start()
+                servers[t.name] = srv
+            except RuntimeError as exc:
+                reasons[t.name] = str(exc)
+                print(f"gate: {t.name} failed to start: {exc}", flush=True)
+        counter = [0, rounds * len(servers)]
+        m = runner.measure_throughput(scen, servers, generator, rounds, duration, warmup,
+                                      lambda s: print("gate: " + s, flush=True), counter)
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    medians = {n: m.median(n) for n in servers}
+    for n in servers:
+        if m.inconclusive(n):
+            print(f"gate: note: generator saturated while measuring {n} (inconclusive)", flush=True)
+    verdict = evaluate(gates, medians, reasons)
+    for v in verdict:
+        if v["status"] == "UNAVAILABLE":
+            print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
+        else:
+            print(f"gate: {v['status']} {v['name']}: measured {v['ratio']:.2f}x "
+                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit})",
+                  file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "ratios": verdict,
+                                             "generator": generator.version}, indent=1))
+    if any(v["status"] == "FAIL" for v in verdict):
+        failed = ", ".join(v["name"] for v in verdict if v["status"] == "FAIL")
+        print(f"gate: FAILED: {failed}", file=sys.stderr)
+        return 1
+    if any(v["status"] == "UNAVAILABLE" for v in verdict) and not args.allow_unavailable:
+        print("gate: INCOMPLETE: some ratios could not be measured (see above); not a pass", file=sys.stderr)
+        return 3
+    print("gate: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""The throughput gate is shown to fail on a server slowed on purpose (and to pass when the ratio holds),
+plus the bench harness's pure parts: histogram percentiles, gate verdicts, HTML report rendering."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the loadtest package lives at the repo root, beside ./fasterapi
+
+from loadtest import gate, runner  # noqa: E402
+from loadtest.histogram import Histogram, percentile_from_compact  # noqa: E402
+
+pytest.importorskip("websockets")
+
+SLOW = """
+[gate]
+scenario = "echo-32B-c100"
+rounds = 1
+duration = 1.0
+warmup = 0.3
+
+[[ratio]]
+target = "{target}"
+baseline = "{baseline}"
+min = {min}
+
+[targets.slow]
+label = "echo slowed on purpose"
+argv = ["{{python}}", "-m", "loadtest.peers.slow_echo", "--delay", "0.2", "--host", "{{host}}", "--port", "{{port}}"]
+"""
+
+
+def _generator() -> str:
+    # The native generator when built/installed; otherwise the Python fallback speaking the same JSON.
+    return runner.find_tool("fasterapi-loadgen") or "pygen"
+
+
+def _run_gate(tmp_path: Path, target: str, baseline: str, minimum: float, extra: str = "") -> subprocess.CompletedProcess:
+    gates = tmp_path / "gates.toml"
+    gates.write_text(SLOW.format(target=target, baseline=baseline, min=minimum) + extra)
+    return subprocess.run([sys.executable, "-m", "loadtest.gate", "--gates", str(gates), "--generator", _generator(),
+                           "--json-out", str(tmp_path / "verdict.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=100)
+
+
+def test_gate_fails_on_slowed_server(tmp_path):
+    # 0.2 s per reply caps the slowed echo near 500 msg/s at 100 connections: far under 0.9x websockets.
+    cp = _run_gate(tmp_path, "slow", "websockets", 0.9)
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert "FAIL slow >= 0.9x websockets" in cp.stderr
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["ratios"][0]["status"] == "FAIL"
+    assert verdict["ratios"][0]["ratio"] < 0.9
+
+
+def test_gate_passes_when_ratio_holds(tmp_path):
+    # The same machinery passes when the ratio holds (websockets is >10x the slowed echo; 1.5x is the bar).
+    cp = _run_gate(tmp_path, "websockets", "slow", 1.5)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "PASS websockets >= 1.5x slow" in cp.stdout
+
+
+def test_unmeasured_ratio_is_not_a_pass(tmp_path):
+    missing = '\n[targets.ghost]\nbinary = "fasterapi-no-such-tool"\nargv = ["{bin}", "--port", "{port}"]\n'
+    cp = _run_gate(tmp_path, "ghost", "slow", 0.5, missing)
+    assert cp.returncode == 3, cp.stdout + cp.stderr
+    assert "UNAVAILABLE ghost >= 0.5x slow" in cp.stderr
+
+
+def test_evaluate_verdicts():
+    g = {"ratio": [{"target": "a", "baseline": "b", "min": 2.0}, {"target": "a", "baseline": "c", "min": 0.5},
+                   {"target": "a", "baseline": "d", "min": 1.0}]}
+    out = gate.evaluate(g, {"a": 100.0, "b": 60.0, "c": 150.0, "d": None}, {"d": "not built"})
+    assert [o["status"] for o in out] == ["FAIL", "PASS", "UNAVAILABLE"]
+    assert out[0]["ratio"] == pytest.approx(100 / 60)
+    assert "not built" in out[2]["detail"]
+
+
+def test_gates_file_names_known_targets():
+    gates = gate.load_gates(gate.DEFAULT_GATES)
+    names = {t.name for t in runner.default_targets()}
+    pairs = {(r["target"], r["baseline"], r["min"]) for r in gates["ratio"]}
+    assert pairs == {("fasterapi-callback", "picows", 0.9), ("fasterapi-async", "websockets", 2.0),
+                     ("fasterapi-async", "native-echo", 0.6)}
+    assert all(t in names and b in names for t, b, _ in pairs)
+
+
+def test_histogram_percentiles_within_one_percent():
+    rng = random.Random(5)
+    values = sorted(int(rng.lognormvariate(6, 1.5)) for _ in range(20000))
+    h = Histogram()
+    for v in values:
+        h.record(v)
+    for p in (50, 90, 99, 99.9):
+        ref = values[max(0, int(len(values) * p / 100) - 1)]
+        assert abs(h.percentile(p) - ref) <= max(1, ref * 0.01), p
+        assert abs(percentile_from_compact(h.compact(), p) - h.percentile(p)) <= max(1, ref * 0.01)
+    assert h.summary()["count"] == len(values) and h.summary()["max"] == values[-1]
+
+
+def _fake_results() -> dict:
+    def rnd(rate, lat):
+        h = Histogram()
+        for i in range(200):
+            h.record(lat + i)
+        return {"rate_per_s": rate, "latency_us": h.summary(), "histogram_us": h.compact(), "timeline": [rate] * 3,
+                "cpu": {"utilization": 0.4}, "errors": {"connect": 0}, "inconclusive": False, "command": ["x"]}
+    targets = [{"name": n, "label": n, "kind": k, "available": True, "reason": "", "version": "", "command": "c"}
+               for n, k in (("fasterapi-callback", "fasterapi"), ("picows", "peer"), ("websockets", "peer"))]
+    targets.append({"name": "native-echo", "label": "native", "kind": "native", "available": False,
+                    "reason": "not built", "version": "", "command": ""})
+    rounds = {"fasterapi-callback": [rnd(150000, 300)] * 3, "picows": [rnd(100000, 500)] * 3,
+              "websockets": [rnd(50000, 900), rnd(60000, 800), rnd(55000, 850)]}
+    scen = {"id": "echo-32B-c100", "title": "echo", "kind": "echo", "metric": "rate_per_s", "unit": "msg/s",
+            "connections": 100, "skipped": {"native-echo": "not built"}, "rounds": rounds,
+            "median": {"fasterapi-callback": 150000.0, "picows": 100000.0, "websockets": 55000.0},
+            "inconclusive": {"fasterapi-callback": False, "picows": False, "websockets": False}}
+    return {"run_id": "20250101T000000Z", "started": "2025-01-01T00:00:00+00:00", "git": "abc", "quick": True, "rounds": 3, "duration_s": 1, "warmup_s": 0.5,
+            "machine": {"Model name": "test"}, "generator": {"kind": "native", "path": "x"}, "targets": targets,
+            "command": "python -m loadtest.bench", "scenarios": [scen]}
+
+
+def test_report_renders_plots_ratios_and_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    from loadtest import bench, report
+    results = _fake_results()
+    history = tmp_path / "history.jsonl"
+    bench.append_history(history, results)
+    bench.append_history(history, dict(results, run_id="20250102T000000Z"))
+    out = report.write_report(results, tmp_path / "bench", bench.load_history(history))
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") >= 3  # ratios, trend, scenario figure
+    assert "1.50×" in page and "2.73×" in page          # callback vs picows and vs websockets
+    assert "not built" in page                            # the unavailable target is named, not estimated
+    assert json.loads(__import__("html").unescape(page.split("<pre id=raw>")[1].split("</pre>")[0]))["run_id"]
+    assert report.ratio_table(results["scenarios"][0], results)["fasterapi-callback"]["picows"] == pytest.approx(1.5)
+    idx = report.write_index(tmp_path).read_text()
+    assert "bench/index.html" in idx and "conformance/index.html" in idx
