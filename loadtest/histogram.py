@@ -38,12 +38,13 @@ class Histogram:
         self.min = math.inf
         self.max = 0
 
-    def record(self, us: float) -> None:
+    def record(self, us: float, n: int = 1) -> None:
+        """Record ``n`` samples of ``us`` (n > 1 merges another histogram's bucket cheaply)."""
         v = max(0, int(us))
         i = _index(v)
-        self.counts[i] = self.counts.get(i, 0) + 1
-        self.count += 1
-        self.total += v
+        self.counts[i] = self.counts.get(i, 0) + n
+        self.count += n
+        self.total += v * n
         if v < self.min:
             self.min = v
         if v > self.max:

@@ -6,7 +6,7 @@ from aiohttp import WSMsgType, web
 
 from loadtest.peers._common import JSON_BODY, PLAINTEXT, parse_args, sse_frame
 
-SUBSCRIBERS: set = set()
+ROOMS: dict[str, set] = {}  # /broadcast?room=N: one set of subscribers per room
 
 
 async def plaintext(request):
@@ -42,21 +42,22 @@ async def echo(request):
 async def broadcast(request):
     ws = web.WebSocketResponse(compress=True, max_msg_size=1 << 24)
     await ws.prepare(request)
-    SUBSCRIBERS.add(ws)
+    subscribers = ROOMS.setdefault(request.query.get("room", ""), set())
+    subscribers.add(ws)
     try:
         async for msg in ws:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
-            for sub in list(SUBSCRIBERS):
+            for sub in list(subscribers):
                 try:
                     if msg.type == WSMsgType.TEXT:
                         await sub.send_str(msg.data)
                     else:
                         await sub.send_bytes(msg.data)
                 except Exception:  # a subscriber that went away must not stop the others
-                    SUBSCRIBERS.discard(sub)
+                    subscribers.discard(sub)
     finally:
-        SUBSCRIBERS.discard(ws)
+        subscribers.discard(ws)
     return ws
 
 
