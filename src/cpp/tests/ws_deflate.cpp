@@ -163,6 +163,32 @@ TEST(Deflater, EmptyMessageIsSingleZeroByte) {  // RFC 7692 7.2.3.6
     EXPECT_EQ(plain, "");
 }
 
+TEST(Deflater, EmptyMessageAfterAnotherIsStillZeroByte) {
+    // zlib produces no output for a second flush without input; the payload must
+    // still be a valid empty block for peers that always append the tail.
+    for (bool nct : {false, true}) {
+        Deflater def(15, 8, nct);
+        std::string a, b, c;
+        def.compress("Hello", a);
+        def.compress("", b);
+        def.compress("", c);
+        EXPECT_EQ(b, std::string(1, '\0'));
+        EXPECT_EQ(c, std::string(1, '\0'));
+        // Raw zlib, as a peer would do it: payload + tail, one stream.
+        z_stream z{};
+        ASSERT_EQ(inflateInit2(&z, -15), Z_OK);
+        std::string all = a + std::string("\x00\x00\xff\xff", 4) + b + std::string("\x00\x00\xff\xff", 4);
+        char buf[64];
+        z.next_in = reinterpret_cast<Bytef*>(all.data());
+        z.avail_in = static_cast<uInt>(all.size());
+        z.next_out = reinterpret_cast<Bytef*>(buf);
+        z.avail_out = sizeof buf;
+        EXPECT_EQ(inflate(&z, Z_SYNC_FLUSH), Z_OK);
+        EXPECT_EQ(std::string(buf, sizeof buf - z.avail_out), "Hello");
+        inflateEnd(&z);
+    }
+}
+
 TEST(Deflater, OutputHasNoTrailingTail) {
     Deflater def;
     std::string out;

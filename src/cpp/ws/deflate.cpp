@@ -265,6 +265,13 @@ void Deflater::compress(std::string_view in, std::string& out) {
         if (flush == Z_SYNC_FLUSH && z.avail_in == 0 && z.avail_out != 0) break;
     }
     out.resize(start + written);
+    if (written == 0) {
+        // zlib emits nothing for a flush with no new input right after a flush; the
+        // peer appends 00 00 ff ff to whatever we send, so send the header byte of an
+        // empty stored block (RFC 7692 7.2.3.6) to keep its stream aligned.
+        out.push_back('\0');
+        return;
+    }
     // Z_SYNC_FLUSH always ends with the empty stored block 00 00 ff ff; the receiver re-adds it.
     if (written >= 4 && std::memcmp(out.data() + out.size() - 4, kTail, 4) == 0) out.resize(out.size() - 4);
     if (no_context_takeover_) deflateReset(&z);
