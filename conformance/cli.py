@@ -147,9 +147,14 @@ class Server:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log, "w", encoding="utf-8")
         print(f"[all] starting {name}: {shlex.join(argv)}", flush=True)
+        # `python examples/x.py` puts examples/ first on sys.path; the repo root (whose
+        # fasterapi/ the Makefile keeps in sync with the build) goes after any caller's PYTHONPATH.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO)) if p)
+        env["PYTHONUNBUFFERED"] = "1"
         try:
             self.proc: subprocess.Popen | None = subprocess.Popen(
-                argv, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             self.error: str | None = None
         except OSError as e:
             self.proc, self.error = None, f"cannot start: {e}"
