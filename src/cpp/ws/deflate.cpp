@@ -116,7 +116,9 @@ InflateStatus Inflater::run(const uint8_t* data, size_t len, std::string& out, s
         // One byte past the limit is enough to know the message is too large.
         const size_t room = std::min(step, allowed < kMaxStep ? allowed + 1 : kMaxStep);
         const size_t old = out.size();
-        reserve_bounded(out, old + room, old + (allowed < SIZE_MAX - 1 ? allowed + 1 : allowed));
+        // Saturating: with an "unlimited" max_total the bound must not wrap around.
+        const size_t bound = allowed >= SIZE_MAX - old - 1 ? SIZE_MAX : old + allowed + 1;
+        reserve_bounded(out, old + room, bound);
         out.resize(old + room);
         z.next_out = reinterpret_cast<Bytef*>(out.data() + old);
         z.avail_out = static_cast<uInt>(room);
