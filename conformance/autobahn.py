@@ -136,7 +136,7 @@ def _kill(proc: subprocess.Popen) -> None:
 
 def run_target(wstest: Wstest, url: str, agent: str, outdir: Path, cases: list[str] | None = None,
                exclude: list[str] | None = None, allowlist: list[gate.AllowEntry] | None = None,
-               stall_timeout: float = 300.0, out=sys.stdout) -> TargetRun:
+               stall_timeout: float = 600.0, out=sys.stdout) -> TargetRun:
     """Run the fuzzingclient on ``url`` and gate the result.
 
     Prints ``[agent] case 12/517 6.3.1 (elapsed)`` lines. A case that makes no

@@ -58,8 +58,8 @@ def cmd_run(argv: list[str]) -> int:
     p.add_argument("--exclude", default="", help="comma-separated case patterns to skip (none by default)")
     p.add_argument("--report-dir", help="output folder (default reports/conformance/run-AGENT)")
     p.add_argument("--allowlist", help=f"allowlist TOML (default {gate.DEFAULT_ALLOWLIST.relative_to(REPO)})")
-    p.add_argument("--stall-timeout", type=float, default=300.0,
-                   help="stop when no case starts for this many seconds (default 300)")
+    p.add_argument("--stall-timeout", type=float, default=600.0,
+                   help="stop when no case starts for this many seconds (default 600)")
     a = p.parse_args(argv)
     agent = a.agent or _agent_from_url(a.url)
     allow = _load_allowlist(a.allowlist)
@@ -212,7 +212,7 @@ def cmd_all(argv: list[str]) -> int:
     p.add_argument("--ws-python", help="override: argv of the Python-handler WS server ({port} is replaced)")
     p.add_argument("--ws-native", help="override: argv of the native echo server ({port} is replaced)")
     p.add_argument("--app", help="override: argv of the HTTP/SSE conformance app ({port} is replaced)")
-    p.add_argument("--stall-timeout", type=float, default=300.0)
+    p.add_argument("--stall-timeout", type=float, default=600.0)
     a = p.parse_args(argv)
     allow = _load_allowlist(a.allowlist)
     if allow is None:

@@ -27,6 +27,7 @@ Everything is idempotent: a finished step leaves a stamp, and a cache whose
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import re
 import shutil
@@ -356,6 +357,14 @@ def _write_launcher(t: LocalTree) -> None:
 
 def provision_local(root: Path | None = None, force: bool = False) -> Wstest:
     t = LocalTree(root or cache_dir())
+    t.root.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs provisioning at once (tests and `make conformance`) must not interleave.
+    with open(t.root.parent / f".{t.root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _provision_locked(t, force)
+
+
+def _provision_locked(t: LocalTree, force: bool) -> Wstest:
     if force and t.root.exists():
         _log(f"--force: removing {t.root}")
         shutil.rmtree(t.root)

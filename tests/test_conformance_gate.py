@@ -190,3 +190,37 @@ def test_allowlist_rejects_unknown_keys(tmp_path):
     p.write_text('[[allow]]\ncase = "1.1.1"\nreason = "r"\nexpires = 3\n')
     with pytest.raises(gate.AllowlistError):
         gate.load_allowlist(p)
+
+
+# --- provisioning ---------------------------------------------------------------------
+
+def test_provision_is_idempotent_and_reuses_the_cache(wstest):
+    proc = _conformance("provision", timeout=300)
+    assert proc.returncode == 0, proc.stdout
+    assert "reusing" in proc.stdout or "docker" in proc.stdout
+    launcher = proc.stdout.strip().splitlines()[-1]
+    if "docker" not in proc.stdout:
+        out = subprocess.run([launcher, "--autobahnversion"], text=True, capture_output=True, timeout=120)
+        assert "25.10.1" in out.stdout + out.stderr
+
+
+def test_mirror_uri_from_deb822_and_one_line_sources(tmp_path, monkeypatch):
+    from conformance import provision
+
+    monkeypatch.delenv("FASTERAPI_APT_MIRROR", raising=False)
+    d = tmp_path / "sources.list.d"
+    d.mkdir()
+    (d / "debian.sources").write_text(
+        "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n"
+        "Components: main\n\nTypes: deb\n# a comment\nURIs: http://mirror.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n")
+    assert provision.mirror_uri(d, tmp_path / "none.list") == "http://mirror.example/debian"
+    (d / "debian.sources").unlink()
+    one = tmp_path / "sources.list"
+    one.write_text("# deb http://old.example/debian buster main\n"
+                   "deb [signed-by=/k.gpg arch=amd64] http://line.example/debian/ bookworm main\n")
+    assert provision.mirror_uri(d, one) == "http://line.example/debian"
+    one.write_text("")
+    assert provision.mirror_uri(d, one) == provision.DEFAULT_MIRROR
+    monkeypatch.setenv("FASTERAPI_APT_MIRROR", "http://archive.example/debian/")
+    assert provision.mirror_uri(d, one) == "http://archive.example/debian"
