@@ -68,9 +68,12 @@ def build_summary(autobahn: list[dict], http: dict | None = None, sse: dict | No
     }
 
 
-def _chart_png(target: dict) -> str:
-    """Stacked bars of outcomes per category for one target, as base64 PNG."""
-    import matplotlib
+def _chart_png(target: dict) -> str | None:
+    """Stacked bars of outcomes per category for one target, as base64 PNG (None without matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -116,9 +119,11 @@ def _autobahn_section(t: dict) -> str:
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(t["counts"].items(), key=lambda kv: gate.SEVERITY.index(kv[0])
                                                        if kv[0] in gate.SEVERITY else 99))
     out.append(f"<p>Outcomes: {_e(counts)}</p>")
-    if t["total"]:
-        out.append(f'<img alt="outcomes per category for {_e(t["agent"])}" '
-                   f'src="data:image/png;base64,{_chart_png(t)}">')
+    png = _chart_png(t) if t["total"] else None
+    if png:
+        out.append(f'<img alt="outcomes per category for {_e(t["agent"])}" src="data:image/png;base64,{png}">')
+    elif t["total"]:
+        out.append("<p>(chart omitted: matplotlib is not installed)</p>")
     if t["not_ok"]:
         out.append('<table><tr><th>case</th><th>behavior</th><th>behaviorClose</th><th>close code</th>'
                    '<th>gate</th><th>description</th></tr>')
