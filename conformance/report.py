@@ -153,11 +153,11 @@ def _suite_section(title: str, s: dict | None) -> str:
            f'{s.get("wall_seconds", "?")} s</p>']
     if s.get("error"):
         out.append(f'<p class="fail">Run error: <code>{_e(s["error"])}</code></p>')
-    out.append("<table><tr><th>check</th><th>result</th><th>expected</th><th>got</th></tr>")
+    out.append("<table><tr><th>check</th><th>result</th><th>expected</th><th>got</th><th>rule</th></tr>")
     for c in s["cases"]:
         res = '<span class="pass">pass</span>' if c["passed"] else '<span class="fail">fail</span>'
         out.append(f'<tr><td>{_e(c["name"])}</td><td>{res}</td><td>{_e(c.get("expected"))}</td>'
-                   f'<td>{_e(c.get("got"))}</td></tr>')
+                   f'<td>{_e(c.get("got"))}</td><td class="desc">{_e(c.get("why"))}</td></tr>')
     out.append("</table>")
     return "\n".join(out)
 
