@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer scenarios, shorter runs (a few minutes)")
     p.add_argument("--report-dir", default="reports/bench")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--duration", type=float, help="measured seconds per run (default 5, quick 1.5)")
+    p.add_argument("--duration", type=float, help="measured seconds per run (default 5, quick 2)")
     p.add_argument("--warmup", type=float, help="warm-up seconds per run (default 1, quick 0.5)")
     p.add_argument("--targets", help="comma-separated target names (default: all)")
     p.add_argument("--scenarios", help="comma-separated scenario ids (default: the full or quick set)")
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.rounds < 1:
         p.error("--rounds must be >= 1")
-    duration = args.duration or (1.5 if args.quick else 5.0)
+    duration = args.duration or (2.0 if args.quick else 5.0)  # whole seconds: no partial last timeline bucket
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
     selected = scenarios.quick() if args.quick else scenarios.full()
     if args.scenarios:
