@@ -629,3 +629,46 @@ TEST(Negotiate, AgreedParamsDriveWorkingCodecs) {
         EXPECT_EQ(o, text(3000));
     }
 }
+
+// --- robustness: mutated inputs never crash and always report a status -----------
+
+TEST(Robustness, MutatedPayloadsAndHeaders) {
+    Deflater def;
+    std::string base;
+    def.compress(text(4000) + noise(300), base);
+    uint32_t x = 0xdeadbeef;
+    auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        return x;
+    };
+    size_t bad = 0;
+    for (int round = 0; round < 2000; ++round) {
+        std::string p = base;
+        for (int k = 0, n = 1 + static_cast<int>(next() % 4); k < n; ++k)
+            p[next() % p.size()] = static_cast<char>(next() & 0xff);
+        if (next() % 4 == 0) p.resize(next() % p.size());
+        Inflater inf(9 + static_cast<int>(next() % 7), next() % 2 == 0);
+        std::string out;
+        InflateStatus st = inflate_all(inf, p, out, 8192);
+        if (st != InflateStatus::Ok) ++bad;
+        EXPECT_LE(out.size(), 8192u + Inflater::kMaxStep);
+    }
+    EXPECT_GT(bad, 0u);  // the mutations really broke streams
+
+    const std::string pieces[] = {"permessage-deflate", ";", ",", "=", "\"", "\\", " ", "server_max_window_bits",
+                                  "client_max_window_bits", "10", "8", "server_no_context_takeover", "x", "\t"};
+    for (int round = 0; round < 5000; ++round) {
+        std::string h;
+        for (int k = 0, n = static_cast<int>(next() % 12); k < n; ++k) h += pieces[next() % std::size(pieces)];
+        NegotiationResult r = negotiate_deflate(h, DeflateOptions{});
+        if (r.accepted) {
+            EXPECT_EQ(r.response.rfind("permessage-deflate", 0), 0u) << h;
+            EXPECT_GE(r.params.server_max_window_bits, 9) << h;
+            EXPECT_LE(r.params.server_max_window_bits, 15) << h;
+        } else {
+            EXPECT_EQ(r.response, "") << h;
+        }
+    }
+}
