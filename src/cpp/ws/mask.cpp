@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "mask.cpp assumes a little-endian target"
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FASTERAPI_X86 1
@@ -15,22 +19,19 @@ void unmask_reference(uint8_t* data, size_t len, const uint8_t key[4], size_t ph
 
 namespace {
 
-// The key rotated so that k[0] applies to data[0]; the 4-byte period divides every
-// block size below, so the same pattern stays in phase across blocks.
-struct Pattern {
-    uint8_t k[32];
-};
-
-inline Pattern make_pattern(const uint8_t key[4], size_t phase) noexcept {
-    Pattern p;
-    for (size_t i = 0; i < sizeof p.k; ++i) p.k[i] = key[(i + phase) & 3];
-    return p;
+// The key rotated so that its first byte applies to data[0], as a little-endian word
+// (x86 and the memcpy loads below are little-endian). The 4-byte period divides every
+// block size, so the same pattern stays in phase across blocks.
+inline uint32_t rotated_key(const uint8_t key[4], size_t phase) noexcept {
+    uint32_t k;
+    std::memcpy(&k, key, 4);
+    const unsigned s = static_cast<unsigned>(phase & 3) * 8;
+    return s == 0 ? k : (k >> s) | (k << (32 - s));
 }
 
-// 8 bytes at a time, then the tail; returns nothing, handles any length.
-inline void unmask_scalar(uint8_t* data, size_t len, const Pattern& p) noexcept {
-    uint64_t k8;
-    std::memcpy(&k8, p.k, 8);
+// 8 bytes at a time, then the tail.
+inline void unmask_scalar(uint8_t* data, size_t len, uint32_t k4) noexcept {
+    const uint64_t k8 = (uint64_t{k4} << 32) | k4;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t v;
@@ -38,13 +39,13 @@ inline void unmask_scalar(uint8_t* data, size_t len, const Pattern& p) noexcept 
         v ^= k8;
         std::memcpy(data + i, &v, 8);
     }
-    for (; i < len; ++i) data[i] ^= p.k[i & 3];
+    for (; i < len; ++i) data[i] ^= static_cast<uint8_t>(k4 >> (8 * (i & 3)));
 }
 
 #ifdef FASTERAPI_X86
 // SSE2 is part of x86-64, so this path needs no run-time check.
-inline void unmask_sse2(uint8_t* data, size_t len, const Pattern& p) noexcept {
-    const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.k));
+inline void unmask_sse2(uint8_t* data, size_t len, uint32_t k4) noexcept {
+    const __m128i k = _mm_set1_epi32(static_cast<int>(k4));
     size_t i = 0;
     for (; i + 64 <= len; i += 64) {
         auto* d = reinterpret_cast<__m128i*>(data + i);
@@ -59,11 +60,11 @@ inline void unmask_sse2(uint8_t* data, size_t len, const Pattern& p) noexcept {
         auto* d = reinterpret_cast<__m128i*>(data + i);
         _mm_storeu_si128(d, _mm_xor_si128(_mm_loadu_si128(d), k));
     }
-    unmask_scalar(data + i, len - i, p);  // i is a multiple of 4: pattern still in phase
+    unmask_scalar(data + i, len - i, k4);  // i is a multiple of 4: pattern still in phase
 }
 
-__attribute__((target("avx2"))) void unmask_avx2(uint8_t* data, size_t len, const Pattern& p) noexcept {
-    const __m256i k = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.k));
+__attribute__((target("avx2"))) void unmask_avx2(uint8_t* data, size_t len, uint32_t k4) noexcept {
+    const __m256i k = _mm256_set1_epi32(static_cast<int>(k4));
     size_t i = 0;
     for (; i + 128 <= len; i += 128) {
         auto* d = reinterpret_cast<__m256i*>(data + i);
@@ -78,7 +79,7 @@ __attribute__((target("avx2"))) void unmask_avx2(uint8_t* data, size_t len, cons
         auto* d = reinterpret_cast<__m256i*>(data + i);
         _mm256_storeu_si256(d, _mm256_xor_si256(_mm256_loadu_si256(d), k));
     }
-    unmask_scalar(data + i, len - i, p);
+    unmask_scalar(data + i, len - i, k4);
 }
 
 bool cpu_has_avx2() noexcept {
@@ -92,18 +93,18 @@ const bool kHasAvx2 = cpu_has_avx2();
 
 void unmask(uint8_t* data, size_t len, const uint8_t key[4], size_t phase) noexcept {
     if (len == 0) return;
-    const Pattern p = make_pattern(key, phase);
+    const uint32_t k4 = rotated_key(key, phase);
 #ifdef FASTERAPI_X86
-    if (len >= 32) {
+    if (len >= 64) {  // small payloads (most chat messages) skip the dispatch
         if (kHasAvx2) {
-            unmask_avx2(data, len, p);
+            unmask_avx2(data, len, k4);
         } else {
-            unmask_sse2(data, len, p);
+            unmask_sse2(data, len, k4);
         }
         return;
     }
 #endif
-    unmask_scalar(data, len, p);
+    unmask_scalar(data, len, k4);
 }
 
 }  // namespace fasterapi::ws
