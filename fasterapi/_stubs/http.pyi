@@ -1,7 +1,7 @@
 # fasterapi._core.http (merged into fasterapi/_core.pyi by the lead)
 from typing import Any
 
-from collections.abc import Buffer  # Python 3.12; use typing_extensions.Buffer before
+Buffer = bytes | bytearray | memoryview
 
 class http:  # submodule fasterapi._core.http
     class HttpError(ValueError):
