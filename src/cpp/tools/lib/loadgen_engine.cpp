@@ -987,7 +987,10 @@ private:
         bool scheduled = (o_.mode == Mode::WsRate || o_.mode == Mode::WsBroadcast) && !open.empty();
         double interval = scheduled ? 1e9 / per_thread : 0;
         uint64_t k = 0;
-        if (o_.mode == Mode::WsBroadcast) pubbuf_ = payload_;
+        if (o_.mode == Mode::WsBroadcast) {
+            pubbuf_ = payload_;
+            if (id_ == 0 && open.empty()) note("publisher (connection 0) not connected: nothing published");
+        }
 
         bool measuring = false;
         rusage ru0{};
