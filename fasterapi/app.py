@@ -69,7 +69,21 @@ class SSERoute:
     native: int = -1
 
 
+_BUILTIN_NAMES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """Annotations evaluated, so `from __future__ import annotations` modules convert too;
+    names that cannot be evaluated (e.g. TYPE_CHECKING-only imports) stay strings."""
+    try:
+        return inspect.signature(fn, eval_str=True)
+    except NameError:
+        return inspect.signature(fn)
+
+
 def _annotation_converter(ann: Any) -> Callable[[str], Any] | None:
+    if isinstance(ann, str):
+        ann = _BUILTIN_NAMES.get(ann, ann)
     if ann in (int, float, str):
         return ann
     if ann is bool:
@@ -79,7 +93,7 @@ def _annotation_converter(ann: Any) -> Callable[[str], Any] | None:
 
 def _check_http_params(fn: Callable[..., Any], template: PathTemplate, what: str) -> list[_Param]:
     try:
-        sig = inspect.signature(fn)
+        sig = _signature(fn)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} handler {fn!r} has no inspectable signature: {exc}") from None
     params: list[_Param] = []
@@ -88,7 +102,7 @@ def _check_http_params(fn: Callable[..., Any], template: PathTemplate, what: str
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TypeError(f"{what} handler {fn.__qualname__}: *args/**kwargs are not supported; "
                             "name each parameter (request, path or query parameters)")
-        if p.name == "request" or p.annotation is Request:
+        if p.name == "request" or p.annotation is Request or p.annotation == "Request":
             params.append(_Param(p.name, "request"))
         elif p.name in template.param_names:
             seen_path.add(p.name)
