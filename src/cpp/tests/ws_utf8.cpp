@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,124 @@ const std::vector<std::string> kInvalid = {
     std::string(64, 'a') + unhex("80") + std::string(64, 'a'),             // past the ASCII fast path
     std::string(15, 'a') + unhex("ff"),
 };
+
+// Independent oracle: decodes code point values and checks them against the RFC 3629
+// ranges (rather than byte ranges as the validator does).
+bool reference_valid(const std::string& s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto b = static_cast<uint8_t>(s[i]);
+        size_t len;
+        uint32_t cp;
+        if (b < 0x80) {
+            ++i;
+            continue;
+        } else if ((b & 0xE0) == 0xC0) {
+            len = 2, cp = b & 0x1F;
+        } else if ((b & 0xF0) == 0xE0) {
+            len = 3, cp = b & 0x0F;
+        } else if ((b & 0xF8) == 0xF0) {
+            len = 4, cp = b & 0x07;
+        } else {
+            return false;
+        }
+        if (i + len > s.size()) return false;
+        for (size_t k = 1; k < len; ++k) {
+            const auto c = static_cast<uint8_t>(s[i + k]);
+            if ((c & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (c & 0x3F);
+        }
+        const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
+    return true;
+}
+
+// Inputs long enough for the 32-byte SIMD blocks, each table entry placed at every
+// offset across two block boundaries, in ASCII and in multibyte surroundings.
+TEST(WsUtf8, TablesEmbeddedAtEveryOffsetOfLongInputs) {
+    for (const char* fill : {"a", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80"}) {
+        std::string pad;
+        while (pad.size() < 80) pad += fill;
+        for (size_t off = 0; off <= 70; ++off) {
+            // Cut the padding at a code point boundary near `off`.
+            size_t cut = off;
+            while (cut > 0 && (static_cast<uint8_t>(pad[cut]) & 0xC0) == 0x80) --cut;
+            const std::string before = pad.substr(0, cut);
+            for (const auto& v : kValid) {
+                const std::string s = before + v + pad;
+                ASSERT_TRUE(valid(s)) << test::hex(v) << " at " << cut;
+            }
+            for (const auto& v : kInvalid) {
+                const std::string s = before + v + pad;
+                ASSERT_EQ(reference_valid(s), valid(s)) << test::hex(v) << " at " << cut;
+                ASSERT_FALSE(valid(s)) << test::hex(v) << " at " << cut;
+            }
+        }
+    }
+}
+
+TEST(WsUtf8, RandomDifferentialAgainstReference) {
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    const std::vector<std::string> pieces = {"a", "z ", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                             "\xF4\x8F\xBF\xBF", "\xED\x9F\xBF", "0123456789abcdef"};
+    size_t invalid = 0;
+    for (int iter = 0; iter < 20000; ++iter) {
+        std::string s;
+        const size_t target = next() % 300;
+        while (s.size() < target) s += pieces[next() % pieces.size()];
+        // Mutate a few bytes in most inputs.
+        const int mutations = static_cast<int>(next() % 4);
+        for (int m = 0; m < mutations && !s.empty(); ++m) s[next() % s.size()] = static_cast<char>(next());
+        if (next() % 8 == 0 && !s.empty()) s.pop_back();  // may truncate a code point
+        const bool expect = reference_valid(s);
+        invalid += !expect;
+        ASSERT_EQ(expect, valid(s)) << test::hex(s);
+        const size_t cut = s.empty() ? 0 : next() % (s.size() + 1);
+        ASSERT_EQ(expect, valid_split(s, cut, cut)) << test::hex(s) << " cut " << cut;
+    }
+    EXPECT_GT(invalid, 1000u);  // both verdicts well represented
+    EXPECT_LT(invalid, 19000u);
+}
+
+TEST(WsUtf8, AllCodePointsInOneLongString) {
+    std::string all;
+    for (uint32_t cp = 0; cp <= 0x10FFFF; ++cp) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        char b[4];
+        size_t n;
+        if (cp < 0x80) {
+            b[0] = static_cast<char>(cp), n = 1;
+        } else if (cp < 0x800) {
+            b[0] = static_cast<char>(0xC0 | (cp >> 6)), b[1] = static_cast<char>(0x80 | (cp & 0x3F)), n = 2;
+        } else if (cp < 0x10000) {
+            b[0] = static_cast<char>(0xE0 | (cp >> 12)), b[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            b[2] = static_cast<char>(0x80 | (cp & 0x3F)), n = 3;
+        } else {
+            b[0] = static_cast<char>(0xF0 | (cp >> 18)), b[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            b[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), b[3] = static_cast<char>(0x80 | (cp & 0x3F)), n = 4;
+        }
+        all.append(b, n);
+    }
+    EXPECT_TRUE(valid(all));
+    std::string bad = all;
+    bad.insert(bad.size() / 2, "\xED\xA0\x80");
+    EXPECT_FALSE(valid(bad));
+    // Fed in 1000-byte slices (the SIMD part ends mid code point in many of them).
+    Utf8Validator v;
+    bool ok = true;
+    for (size_t i = 0; i < all.size(); i += 1000) {
+        ok &= v.feed(reinterpret_cast<const uint8_t*>(all.data()) + i, std::min<size_t>(1000, all.size() - i));
+    }
+    EXPECT_TRUE(ok && v.complete());
+}
 
 TEST(WsUtf8, ValidTable) {
     for (const auto& s : kValid) EXPECT_TRUE(valid(s)) << test::hex(s);
