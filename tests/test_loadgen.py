@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -216,7 +217,10 @@ def check_schema(doc, mode):
     assert doc["mode"] == mode
     count = doc[COUNT_KEY[mode]]
     assert isinstance(count, int)
-    assert doc["rate_per_s"] == pytest.approx(count / doc["duration_s"], rel=1e-3)
+    if doc["duration_s"] > 0:
+        assert doc["rate_per_s"] == pytest.approx(count / doc["duration_s"], rel=1e-3)
+    else:  # nothing was measured
+        assert count == 0 and doc["rate_per_s"] == 0
     assert set(doc["errors"]) == {"connect", "closed", "protocol", "http_status"}
     lat = doc["latency_us"]
     assert set(lat) == {"count", "min", "mean", "p50", "p90", "p99", "p999", "max"}
@@ -407,6 +411,22 @@ def test_usage_errors_exit_2(args):
     assert proc.stdout == ""
 
 
+def test_sigint_ends_the_run_early_with_a_report():
+    with ws_echo_server() as srv:
+        proc = subprocess.Popen([find_loadgen(), "ws-echo", "--url", f"ws://127.0.0.1:{srv.port}/", "--duration", "60",
+                                 "--warmup", "0", "--quiet", "--connections", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert 0.5 < doc["duration_s"] < 20
+    assert doc["messages"] > 0
+    assert any("stopped early" in n for n in doc["notes"])
+    no_errors(doc)
+
+
 def test_json_out_matches_stdout(tmp_path):
     out = tmp_path / "r.json"
     with http_server() as srv:
@@ -428,6 +448,21 @@ def test_python_binding_releases_gil():
     check_schema(doc, "ws-echo")
     no_errors(doc)
     assert doc["messages"] > 50
+
+
+def test_python_binding_stop_from_another_thread():
+    from fasterapi import _core
+
+    with ws_echo_server() as srv:
+        timer = threading.Timer(1.0, _core.loadgen.stop)
+        timer.start()
+        t0 = time.monotonic()
+        doc = _core.loadgen.run(["ws-echo", "--url", f"ws://127.0.0.1:{srv.port}/", "--duration", "60",
+                                 "--warmup", "0", "--quiet"])
+        timer.join()
+    assert time.monotonic() - t0 < 20
+    assert doc["messages"] > 0 and doc["duration_s"] < 20
+    assert any("stopped early" in n for n in doc["notes"])
 
 
 def test_python_binding_usage_error():

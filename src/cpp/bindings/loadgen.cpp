@@ -29,5 +29,7 @@ FASTERAPI_BIND(loadgen) {
         "Run one load test, e.g. run(['ws-echo', '--url', 'ws://127.0.0.1:9001/', '--duration', '5']);\n"
         "returns the JSON report as a dict. Raises ValueError on bad arguments, RuntimeError when the\n"
         "run cannot start. Blocks for the run's duration with the GIL released.");
+    sub.def("stop", &fasterapi::loadgen::request_stop,
+            "End the run(s) in progress early (from another thread); their reports cover the time measured.");
     sub.def("usage", &fasterapi::loadgen::usage, "The fasterapi-loadgen --help text.");
 }

@@ -1,4 +1,6 @@
 // fasterapi-loadgen: see tools/lib/loadgen.h. Prints one JSON document on stdout.
+#include <signal.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -6,7 +8,19 @@
 
 #include "tools/lib/loadgen.h"
 
+namespace {
+void on_signal(int) { fasterapi::loadgen::request_stop(); }
+}  // namespace
+
 int main(int argc, char** argv) {
+    // SIGINT/SIGTERM end the run early but still print its report; a second one kills.
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+
     std::vector<std::string> args(argv + 1, argv + argc);
     for (const auto& a : args) {
         if (a == "-h" || a == "--help") {

@@ -21,6 +21,11 @@ struct UsageError : std::runtime_error {
 // cannot start at all (e.g. the host does not resolve).
 std::string run_loadgen(const std::vector<std::string>& args);
 
+// Ends the current run(s) early, as if --duration had elapsed: the report covers
+// the time actually measured. Async-signal-safe (the CLI calls it on SIGINT/SIGTERM)
+// and callable from any thread. A run that starts afterwards is not affected.
+void request_stop() noexcept;
+
 // The --help text.
 std::string usage();
 

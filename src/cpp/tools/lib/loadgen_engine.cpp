@@ -40,6 +40,9 @@ constexpr size_t kInflateBuf = 64 * 1024;
 constexpr size_t kMaxPendingOut = 16 * 1024 * 1024;  // per connection, open-loop sends beyond this are dropped
 constexpr size_t kMaxHandshakes = 256;               // concurrent connects per thread (listen backlogs are short)
 constexpr size_t kMaxNotes = 8;
+constexpr int64_t kMaxWait = 100'000'000;  // bound on one epoll wait, so a stop request is seen quickly
+
+std::atomic<bool> g_stop{false};
 
 int64_t now_ns() {
     timespec ts;
@@ -318,6 +321,7 @@ struct Stats {
     uint64_t count = 0, payload_bytes = 0, rx_bytes = 0, tx_bytes = 0, sent = 0;
     uint64_t connected = 0, err_connect = 0, err_closed = 0, err_protocol = 0;
     uint64_t dropped_sends = 0, unexpected = 0, reconnects = 0, bad_timestamps = 0, published = 0;
+    bool stopped = false;
     std::map<int, uint64_t> http_status;
     std::vector<uint64_t> timeline;
     double cpu_user = 0, cpu_sys = 0, wall = 0;
@@ -941,8 +945,8 @@ private:
             while (next < conns_.size() && handshaking_ < kMaxHandshakes) start_connect(conns_[next++]);
             flush_dirty();
             if (next == conns_.size() && handshaking_ == 0) break;
-            if (now_ns() >= deadline) break;
-            poll(std::min(deadline, now_ns() + 100'000'000));
+            if (now_ns() >= deadline || g_stop.load(std::memory_order_relaxed)) break;
+            poll(std::min(deadline, now_ns() + kMaxWait));
         }
         size_t timed_out = 0;
         for (auto& c : conns_) {
@@ -1001,6 +1005,10 @@ private:
                 measuring = true;
                 getrusage(RUSAGE_THREAD, &ru0);
             }
+            if (g_stop.load(std::memory_order_relaxed) && now < end_) {
+                end_ = std::max(now, mstart_);
+                stats_.stopped = true;
+            }
             if (now >= end_) break;
             int64_t next_send = end_;
             if (scheduled) {
@@ -1034,7 +1042,7 @@ private:
                 print_progress(now, t0);
                 next_progress += kSecond;
             }
-            int64_t deadline = std::min(end_, next_send);
+            int64_t deadline = std::min({end_, next_send, now + kMaxWait});
             if (!measuring) deadline = std::min(deadline, mstart_);
             if (id_ == 0 && o_.progress) deadline = std::min(deadline, next_progress);
             poll(deadline);
@@ -1150,6 +1158,7 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
         all.reconnects += s.reconnects;
         all.bad_timestamps += s.bad_timestamps;
         all.published += s.published;
+        all.stopped |= s.stopped;
         for (auto& [k, v] : s.http_status) all.http_status[k] += v;
         for (size_t i = 0; i < all.timeline.size(); ++i) all.timeline[i] += s.timeline[i];
         all.cpu_user += s.cpu_user;
@@ -1162,7 +1171,8 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
             if (std::find(all.notes.begin(), all.notes.end(), n) == all.notes.end()) all.notes.push_back(n);
         if (all.negotiated.empty()) all.negotiated = s.negotiated;
     }
-    const double dur = wall > 0 ? wall : o.duration;
+    const double dur = wall;  // 0 when nothing ran (no connection, or stopped during warmup)
+    auto per_s = [dur](uint64_t n) { return dur > 0 ? static_cast<double>(n) / dur : 0.0; };
     const bool inconclusive = max_util >= 0.9;
     auto us = [](uint64_t ns) { return std::round(static_cast<double>(ns) / 10.0) / 100.0; };  // 0.01 us
 
@@ -1190,13 +1200,13 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
     j.key("connected").num(all.connected);
     j.key("duration_s").num(dur);
     j.key(count_key(o.mode)).num(all.count);
-    j.key("rate_per_s").num(static_cast<double>(all.count) / dur);
-    j.key("bytes_per_s").num(static_cast<double>(all.payload_bytes) / dur);
-    j.key("wire_rx_bytes_per_s").num(static_cast<double>(all.rx_bytes) / dur);
-    j.key("wire_tx_bytes_per_s").num(static_cast<double>(all.tx_bytes) / dur);
+    j.key("rate_per_s").num(per_s(all.count));
+    j.key("bytes_per_s").num(per_s(all.payload_bytes));
+    j.key("wire_rx_bytes_per_s").num(per_s(all.rx_bytes));
+    j.key("wire_tx_bytes_per_s").num(per_s(all.tx_bytes));
     if (o.mode != Mode::Sse) {
         j.key("sent").num(all.sent);
-        j.key("send_rate_per_s").num(static_cast<double>(all.sent) / dur);
+        j.key("send_rate_per_s").num(per_s(all.sent));
     }
     if (o.mode == Mode::WsRate) j.key("target_rate_per_s").num(o.rate);
     if (o.mode == Mode::WsBroadcast) {
@@ -1258,6 +1268,7 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
     if (all.bad_timestamps)
         notes.push_back(std::to_string(all.bad_timestamps) + " messages without a usable timestamp (no latency)");
     if (all.connected == 0) notes.push_back("no connection established");
+    if (all.stopped) notes.push_back("stopped early on request: duration_s is the time actually measured");
     for (auto& n : all.notes) notes.push_back(n);
     j.key("notes").open('[');
     for (auto& n : notes) j.str(n);
@@ -1269,7 +1280,7 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
                      "%s %s: %llu %s in %.2fs = %.0f/s, latency p50 %.1fus p99 %.1fus max %.1fus, "
                      "errors connect %llu closed %llu protocol %llu, cpu %.2f%s\n",
                      o.mode_name.c_str(), o.url.c_str(), static_cast<unsigned long long>(all.count), count_key(o.mode),
-                     dur, static_cast<double>(all.count) / dur, us(all.hist.percentile(50)),
+                     dur, per_s(all.count), us(all.hist.percentile(50)),
                      us(all.hist.percentile(99)), us(all.hist.max()), static_cast<unsigned long long>(all.err_connect),
                      static_cast<unsigned long long>(all.err_closed), static_cast<unsigned long long>(all.err_protocol),
                      max_util, inconclusive ? " (INCONCLUSIVE)" : "");
@@ -1306,8 +1317,11 @@ std::string usage() {
            "Output: one JSON document on stdout.\n";
 }
 
+void request_stop() noexcept { g_stop.store(true, std::memory_order_relaxed); }
+
 std::string run_loadgen(const std::vector<std::string>& args) {
     Options o = parse_options(args);
+    g_stop.store(false, std::memory_order_relaxed);
     Target t = resolve(o);
     raise_fd_limit(static_cast<size_t>(o.connections) + 64);
     Sync sync(o.threads);
