@@ -427,6 +427,17 @@ def test_sigint_ends_the_run_early_with_a_report():
     no_errors(doc)
 
 
+def test_help_and_inline_option_values():
+    proc = subprocess.run([find_loadgen(), "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0
+    for mode in COUNT_KEY:
+        assert mode in proc.stdout
+    with http_server() as srv:
+        doc = run_cli("http", f"http://127.0.0.1:{srv.port}/", "--connections=3", "--pipeline=2", duration=0.5)
+    assert doc["config"]["connections"] == 3 and doc["config"]["pipeline"] == 2
+    no_errors(doc)
+
+
 def test_json_out_matches_stdout(tmp_path):
     out = tmp_path / "r.json"
     with http_server() as srv:
