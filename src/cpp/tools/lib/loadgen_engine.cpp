@@ -523,7 +523,7 @@ private:
             ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
             if (n > 0) {
                 c.out_off += static_cast<size_t>(n);
-                if (running_ && now_ns() >= mstart_) stats_.tx_bytes += static_cast<uint64_t>(n);
+                if (measuring_) stats_.tx_bytes += static_cast<uint64_t>(n);
                 continue;
             }
             if (n < 0 && errno == EINTR) continue;
@@ -1002,7 +1002,7 @@ private:
         for (;;) {
             int64_t now = now_ns();
             if (!measuring && now >= mstart_) {
-                measuring = true;
+                measuring = measuring_ = true;
                 getrusage(RUSAGE_THREAD, &ru0);
             }
             if (g_stop.load(std::memory_order_relaxed) && now < end_) {
@@ -1086,6 +1086,7 @@ private:
     int ep_ = -1;
     bool ws_ = false;
     bool running_ = false;
+    bool measuring_ = false;  // inside the measured window (tx bytes are counted)
     bool have_pwait2_ = true;
     size_t handshaking_ = 0;
     int64_t mstart_ = INT64_MAX, end_ = INT64_MAX;
