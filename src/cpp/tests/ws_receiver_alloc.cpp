@@ -12,15 +12,18 @@
 
 namespace {
 std::atomic<size_t> g_allocations{0};
-}
+// Out of line so the compiler does not pair new with free(3) and warn.
+__attribute__((noinline)) void* raw_alloc(size_t n) noexcept { return std::malloc(n ? n : 1); }
+__attribute__((noinline)) void raw_free(void* p) noexcept { std::free(p); }
+}  // namespace
 
 void* operator new(size_t n) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
+    if (void* p = raw_alloc(n)) return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { raw_free(p); }
+void operator delete(void* p, size_t) noexcept { raw_free(p); }
 
 namespace fasterapi::ws {
 namespace {
