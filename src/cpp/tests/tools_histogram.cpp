@@ -40,7 +40,7 @@ void check_against_reference(std::vector<uint64_t> values) {
 
 }  // namespace
 
-TEST(Histogram, EmptyReportsZero) {
+TEST(LoadgenHistogram, EmptyReportsZero) {
     Histogram h;
     EXPECT_EQ(h.count(), 0u);
     EXPECT_EQ(h.min(), 0u);
@@ -50,7 +50,7 @@ TEST(Histogram, EmptyReportsZero) {
     EXPECT_TRUE(h.buckets().empty());
 }
 
-TEST(Histogram, SmallValuesAreExact) {
+TEST(LoadgenHistogram, SmallValuesAreExact) {
     Histogram h;
     for (uint64_t v = 0; v < 256; ++v) h.record(v);
     EXPECT_EQ(h.percentile(50), 127u);
@@ -59,7 +59,7 @@ TEST(Histogram, SmallValuesAreExact) {
     EXPECT_DOUBLE_EQ(h.mean(), 127.5);
 }
 
-TEST(Histogram, IndexAndHighestAreConsistent) {
+TEST(LoadgenHistogram, IndexAndHighestAreConsistent) {
     // Every bucket's highest value maps back to it, and the next value to the next bucket.
     for (size_t i = 0; i + 1 < Histogram::kBuckets; ++i) {
         uint64_t hi = Histogram::highest_of(i);
@@ -70,7 +70,7 @@ TEST(Histogram, IndexAndHighestAreConsistent) {
     EXPECT_EQ(Histogram::index_of(UINT64_MAX), Histogram::kBuckets - 1);
 }
 
-TEST(Histogram, UniformAgainstSortedReference) {
+TEST(LoadgenHistogram, UniformAgainstSortedReference) {
     std::mt19937_64 rng(1);
     std::uniform_int_distribution<uint64_t> d(1000, 10'000'000);
     std::vector<uint64_t> v(100'000);
@@ -78,7 +78,7 @@ TEST(Histogram, UniformAgainstSortedReference) {
     check_against_reference(v);
 }
 
-TEST(Histogram, LogNormalLatenciesAgainstSortedReference) {
+TEST(LoadgenHistogram, LogNormalLatenciesAgainstSortedReference) {
     // Latency-like: a body around 50 us (in ns) with a long tail up to seconds.
     std::mt19937_64 rng(2);
     std::lognormal_distribution<double> d(std::log(50'000.0), 1.5);
@@ -87,7 +87,7 @@ TEST(Histogram, LogNormalLatenciesAgainstSortedReference) {
     check_against_reference(v);
 }
 
-TEST(Histogram, HugeValuesClampButMaxIsExact) {
+TEST(LoadgenHistogram, HugeValuesClampButMaxIsExact) {
     Histogram h;
     h.record(5);
     h.record(200'000'000'000'000ull);  // beyond the trackable range
@@ -96,7 +96,7 @@ TEST(Histogram, HugeValuesClampButMaxIsExact) {
     EXPECT_EQ(h.percentile(50), 5u);
 }
 
-TEST(Histogram, MergeEqualsRecordingEverythingInOne) {
+TEST(LoadgenHistogram, MergeEqualsRecordingEverythingInOne) {
     std::mt19937_64 rng(3);
     std::uniform_int_distribution<uint64_t> d(0, 1'000'000'000);
     Histogram a, b, all;
@@ -119,7 +119,7 @@ TEST(Histogram, MergeEqualsRecordingEverythingInOne) {
     EXPECT_TRUE(a.buckets().empty());
 }
 
-TEST(Histogram, SinglePeakReportsThatValue) {
+TEST(LoadgenHistogram, SinglePeakReportsThatValue) {
     Histogram h;
     for (int i = 0; i < 1000; ++i) h.record(123'456);
     EXPECT_EQ(h.percentile(50), 123'456u);  // capped at the exact max

@@ -73,14 +73,14 @@ std::vector<uint8_t> server_frame(uint8_t b0, const std::string& payload) {
 
 }  // namespace
 
-TEST(WsClient, AcceptKeyFromRfc6455Example) {
+TEST(LoadgenWsClient, AcceptKeyFromRfc6455Example) {
     EXPECT_EQ(ws_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");  // RFC 6455 1.3
     std::string k = make_ws_key();
     EXPECT_EQ(k.size(), 24u);
     EXPECT_NE(k, make_ws_key());
 }
 
-TEST(WsClient, MaskedFramesRoundTripAtEveryLengthClass) {
+TEST(LoadgenWsClient, MaskedFramesRoundTripAtEveryLengthClass) {
     MaskSource masks;
     for (size_t len : {0u, 1u, 7u, 8u, 9u, 125u, 126u, 65535u, 65536u, 100000u}) {
         std::vector<uint8_t> payload(len);
@@ -97,7 +97,7 @@ TEST(WsClient, MaskedFramesRoundTripAtEveryLengthClass) {
     }
 }
 
-TEST(WsClient, MasksVary) {
+TEST(LoadgenWsClient, MasksVary) {
     MaskSource m;
     uint32_t first = m.next();
     bool differs = false;
@@ -105,7 +105,7 @@ TEST(WsClient, MasksVary) {
     EXPECT_TRUE(differs);
 }
 
-TEST(WsClient, ServerFramesParseAtEverySplit) {
+TEST(LoadgenWsClient, ServerFramesParseAtEverySplit) {
     std::vector<uint8_t> stream;
     std::string big(70000, 'b'), mid(300, 'm');
     for (auto& f : {server_frame(0x81, "hello"), server_frame(0x01, "frag"), server_frame(0x89, "ping!"),
@@ -137,7 +137,7 @@ TEST(WsClient, ServerFramesParseAtEverySplit) {
     EXPECT_EQ(c.frames[4].payload, mid);
 }
 
-TEST(WsClient, ServerFrameErrors) {
+TEST(LoadgenWsClient, ServerFrameErrors) {
     Collect c;
     {
         ServerFrameParser p;
@@ -159,7 +159,7 @@ TEST(WsClient, ServerFrameErrors) {
     }
 }
 
-TEST(Deflate, ParsesServerAnswers) {
+TEST(LoadgenDeflate, ParsesServerAnswers) {
     DeflateParams d;
     ASSERT_TRUE(parse_deflate_response("permessage-deflate", d));
     EXPECT_EQ(d.client_window_bits, 15);
@@ -176,7 +176,7 @@ TEST(Deflate, ParsesServerAnswers) {
     EXPECT_FALSE(parse_deflate_response("permessage-deflate, permessage-deflate", d));
 }
 
-TEST(Deflate, CompressedMessagesInflateBack) {
+TEST(LoadgenDeflate, CompressedMessagesInflateBack) {
     std::string msg;
     for (int i = 0; i < 500; ++i) msg += "the quick brown fox " + std::to_string(i % 7) + " ";
     MessageDeflater d(15);
@@ -198,7 +198,7 @@ TEST(Deflate, CompressedMessagesInflateBack) {
     EXPECT_FALSE(z.empty());
 }
 
-TEST(Deflate, CorruptInputFails) {
+TEST(LoadgenDeflate, CorruptInputFails) {
     MessageInflater inf;
     uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff};
     uint8_t scratch[64];
@@ -228,7 +228,7 @@ struct HttpCollect {
 };
 }  // namespace
 
-TEST(HttpResponse, KeepAliveStreamAtEverySplit) {
+TEST(LoadgenHttpResponse, KeepAliveStreamAtEverySplit) {
     std::string s =
         "HTTP/1.1 100 Continue\r\n\r\n"
         "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!"
@@ -251,7 +251,7 @@ TEST(HttpResponse, KeepAliveStreamAtEverySplit) {
     }
 }
 
-TEST(HttpResponse, CloseDelimitedAndConnectionClose) {
+TEST(LoadgenHttpResponse, CloseDelimitedAndConnectionClose) {
     HttpResponseParser p;
     HttpCollect h;
     auto b = bytes("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n");
@@ -273,7 +273,7 @@ TEST(HttpResponse, CloseDelimitedAndConnectionClose) {
     EXPECT_FALSE(r.eof(h));  // nothing pending
 }
 
-TEST(HttpResponse, Malformed) {
+TEST(LoadgenHttpResponse, Malformed) {
     for (std::string s : {"HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
                           "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
                           "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
@@ -298,7 +298,7 @@ struct SseCollect {
 };
 }  // namespace
 
-TEST(Sse, EventsAtEverySplit) {
+TEST(LoadgenSse, EventsAtEverySplit) {
     std::string long_line = "data: 42 " + std::string(5000, 'z') + "\n";
     std::string s = ": keep-alive\n\n"                       // comment only: no event
                     "id: 1\nevent: tick\ndata: 123456789 hello\ndata: 999 more\n\n"
@@ -325,7 +325,7 @@ TEST(Sse, EventsAtEverySplit) {
     EXPECT_EQ(c.events, want);
 }
 
-TEST(Sse, TimestampGrammar) {
+TEST(LoadgenSse, TimestampGrammar) {
     uint64_t ts = 0;
     EXPECT_TRUE(SseParser::parse_timestamp("123", 3, ts));
     EXPECT_EQ(ts, 123u);
