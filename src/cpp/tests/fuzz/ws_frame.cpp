@@ -10,6 +10,8 @@
 //   config == 0xFF   round-trip mode instead (see below)
 //
 // Checks, on arbitrary bytes:
+//  - without deflate, the events equal those of a reference model written from the
+//    RFC over the whole input (error reasons aside);
 //  - the same input fed whole and cut into pseudo-random pieces (each piece in its
 //    own exactly-sized heap buffer, so ASan sees any read past a piece) gives the
 //    same events, in the same order, and the same final state;
@@ -21,6 +23,7 @@
 // Round-trip mode: the rest of the input is split into messages that are built with
 // the frame builder (masked, fragmented, optionally compressed with a Deflater) and
 // must come out of the Receiver unchanged.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -151,6 +154,88 @@ Run run(const Config& c, const uint8_t* wire, size_t n, uint32_t seed, bool whol
     return Run{std::move(rec.events), rx.failed(), rx.closed()};
 }
 
+// Reference model of RFC 6455 5.2-5.6 for the uncompressed case, written straight from
+// the RFC over the whole input (no incremental state): the Receiver must produce the
+// same events, and the same close codes on errors (reasons may differ).
+std::vector<std::string> model(const ReceiverConfig& cfg, const uint8_t* d, size_t n) {
+    std::vector<std::string> ev;
+    auto err = [&](uint16_t code) { ev.push_back("error:" + std::to_string(code)); return ev; };
+    size_t pos = 0, msg_size = 0;
+    bool in_msg = false;
+    Opcode msg_op = Opcode::Binary;
+    std::string msg;
+    Utf8Validator utf8;
+    while (n - pos >= 2) {
+        const uint8_t b0 = d[pos], b1 = d[pos + 1];
+        const bool fin = b0 & 0x80, rsv = (b0 & 0x70) != 0, masked = b1 & 0x80;
+        const uint8_t op = b0 & 0x0F, len7 = b1 & 0x7F;
+        const size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        const size_t hdr = 2 + ext + (masked ? 4 : 0);
+        if (n - pos < hdr) break;
+        uint64_t len = len7;
+        if (ext) {
+            len = 0;
+            for (size_t i = 0; i < ext; ++i) len = (len << 8) | d[pos + 2 + i];
+            if (ext == 8 && (len >> 63)) return err(1002);
+        }
+        uint8_t key[4] = {0, 0, 0, 0};
+        if (masked) std::memcpy(key, d + pos + 2 + ext, 4);
+        pos += hdr;
+        const bool control = op >= 8;
+        if (rsv) return err(1002);  // no extension negotiated
+        if (!(op <= 2 || (op >= 8 && op <= 10))) return err(1002);
+        if (masked != cfg.require_mask) return err(1002);
+        if (control && (!fin || len > 125)) return err(1002);
+        if (op == 0 && !in_msg) return err(1002);
+        if ((op == 1 || op == 2) && in_msg) return err(1002);
+        if (!control && len > cfg.max_message_size - (op == 0 ? msg_size : 0)) return err(1009);
+        const size_t avail = static_cast<size_t>(std::min<uint64_t>(len, n - pos));
+        std::string payload(reinterpret_cast<const char*>(d + pos), avail);
+        for (size_t i = 0; i < avail; ++i) payload[i] = static_cast<char>(payload[i] ^ key[i % 4]);
+        pos += avail;
+        if (control) {
+            if (avail < len) break;
+            if (op == 9) ev.push_back("ping:" + payload);
+            if (op == 10) ev.push_back("pong:" + payload);
+            if (op != 8) continue;
+            if (len == 1) return err(1002);
+            if (len == 0) {
+                ev.push_back("close:1005:");
+                return ev;
+            }
+            const auto code = static_cast<uint16_t>((uint8_t(payload[0]) << 8) | uint8_t(payload[1]));
+            const bool known = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+                               (code >= 3000 && code <= 4999);
+            if (!known) return err(1002);
+            if (!valid_utf8(std::string_view(payload).substr(2))) return err(1007);
+            ev.push_back("close:" + std::to_string(code) + ":" + payload.substr(2));
+            return ev;
+        }
+        if (op != 0) {
+            in_msg = true;
+            msg_op = static_cast<Opcode>(op);
+            msg.clear();
+            msg_size = 0;
+            utf8.reset();
+        }
+        msg += payload;
+        msg_size += avail;
+        if (msg_op == Opcode::Text && !utf8.feed(reinterpret_cast<const uint8_t*>(payload.data()), avail)) return err(1007);
+        if (avail < len) break;
+        if (!fin) continue;
+        if (msg_op == Opcode::Text && !utf8.complete()) return err(1007);
+        ev.push_back((msg_op == Opcode::Text ? "T:" : "B:") + msg);
+        in_msg = false;
+    }
+    return ev;
+}
+
+// Error events without their reason text (the model only knows the code).
+std::vector<std::string> codes_only(std::vector<std::string> ev) {
+    if (!ev.empty() && ev.back().rfind("error:", 0) == 0) ev.back().resize(10);
+    return ev;
+}
+
 void differential(const uint8_t* data, size_t size) {
     const uint8_t cfg = data[0];
     const uint32_t seed = data[1];
@@ -173,6 +258,18 @@ void differential(const uint8_t* data, size_t size) {
         die("whole and split feeds disagree");
     }
     check(a.failed == b.failed && a.closed == b.closed, "final state differs between whole and split");
+    if (!c.deflate) {
+        const std::vector<std::string> want = model(c.rx, data + 2, size - 2);
+        const std::vector<std::string> got = codes_only(a.events);
+        if (got != want) {
+            size_t i = 0;
+            while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+            std::fprintf(stderr, "event %zu: receiver=%s model=%s\n", i,
+                         i < got.size() ? got[i].substr(0, 80).c_str() : "(none)",
+                         i < want.size() ? want[i].substr(0, 80).c_str() : "(none)");
+            die("Receiver disagrees with the RFC 6455 reference model");
+        }
+    }
 }
 
 // Round trip: builder -> Receiver must give the messages back.
