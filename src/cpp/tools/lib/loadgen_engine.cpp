@@ -377,16 +377,31 @@ public:
         if (ep_ >= 0) ::close(ep_);
     }
 
+    // Never throws: a failure (e.g. out of memory) ends this thread's part of the run with
+    // a note, and the barrier is always reached so the other threads are not stranded.
     void run() {
-        ep_ = epoll_create1(EPOLL_CLOEXEC);
-        if (ep_ < 0) {
-            note(std::string("epoll_create1: ") + std::strerror(errno));
-        } else {
-            connect_phase();
+        bool ok = true;
+        try {
+            ep_ = epoll_create1(EPOLL_CLOEXEC);
+            if (ep_ < 0) {
+                note(std::string("epoll_create1: ") + std::strerror(errno));
+                ok = false;
+            } else {
+                connect_phase();
+            }
+        } catch (const std::exception& e) {
+            note(std::string("internal error while connecting: ") + e.what());
+            ok = false;
         }
-        sync_.connected.fetch_add(stats_.connected, std::memory_order_relaxed);
+        sync_.connected.fetch_add(ok ? stats_.connected : 0, std::memory_order_relaxed);
         sync_.barrier.arrive_and_wait();
-        if (ep_ >= 0) run_phase();
+        if (!ok) return;
+        try {
+            run_phase();
+        } catch (const std::exception& e) {
+            note(std::string("internal error: ") + e.what());
+            stats_.stopped = true;
+        }
     }
 
     Stats& stats() { return stats_; }
