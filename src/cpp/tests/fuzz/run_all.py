@@ -32,6 +32,7 @@ MAX_LEN = {
     "ws_handshake": 2048,
     "http_parser": 2048,
     "sse_encoder": 1024,
+    "sse_replay": 1024,
 }
 DEFAULT_MAX_LEN = 2048
 STATUS_RE = re.compile(r"^#(\d+)\s+(?:pulse|NEW|REDUCE|INITED)?.*?cov: (\d+).*?corp: (\d+)/\S+.*?exec/s: (\d+)")

@@ -212,7 +212,19 @@ def sse_encoder():
         write("sse_encoder", name, data)
 
 
+def sse_replay():
+    # [max_events] [max_bytes] then (op, arg) pairs; see sse_replay.cpp.
+    append = lambda arg: bytes([0, arg])
+    after = lambda arg: bytes([1, arg])
+    write("sse_replay", "fill_and_resume", bytes([4, 200]) + b"".join(append(a) for a in (1, 2, 3, 4, 5, 6))
+          + after(3) + after(1) + after(6) + bytes([2, 0]))
+    write("sse_replay", "duplicate_ids", bytes([8, 255]) + append(1) + append(17) + append(2) + append(33) + after(1))
+    write("sse_replay", "oversized_empties", bytes([8, 60]) + append(1) + append(2) + append(200) + after(1) + append(3))
+    write("sse_replay", "clear", bytes([3, 100]) + append(1) + append(2) + bytes([3, 0]) + after(1) + append(4) + after(4))
+
+
 if __name__ == "__main__":
+    sse_replay()
     ws_frame()
     ws_utf8()
     ws_deflate()
