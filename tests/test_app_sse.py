@@ -1,0 +1,141 @@
+"""Server-Sent Events over the native server, read with httpx + httpx-sse."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+from httpx_sse import ServerSentEvent, connect_sse
+
+from conftest import ServerProcess, Spawner, get_state
+
+
+@pytest.fixture
+def client(server: ServerProcess):
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        yield c
+
+
+def events(client: httpx.Client, path: str, limit: int | None = None, **kw) -> list[ServerSentEvent]:
+    out = []
+    with connect_sse(client, "GET", path, **kw) as source:
+        source.response.raise_for_status()
+        for ev in source.iter_sse():
+            if ev.data == "" and ev.event == "message":
+                # httpx-sse 0.4 dispatches a blank line once an id was seen; browsers (WHATWG)
+                # dispatch nothing for an empty data buffer, e.g. after a comment-only block.
+                continue
+            out.append(ev)
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def test_headers(client: httpx.Client) -> None:
+    with connect_sse(client, "GET", "/sse/basic") as source:
+        r = source.response
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["cache-control"] == "no-cache"
+        assert r.headers["x-accel-buffering"] == "no"
+        assert "content-length" not in r.headers
+
+
+def test_fields_multiline_ids_retry_events(client: httpx.Client) -> None:
+    evs = events(client, "/sse/basic")
+    got = [(e.event, e.data, e.id, e.retry) for e in evs]
+    assert got == [
+        ("greeting", "first", "1", None),
+        ("message", "line one\nline two\nline three", "2", None),
+        ("message", "with retry", "3", 2500),
+        ("message", "plain string", "3", None),  # the last event id carries over (HTML spec)
+        ("obj", '{"json":[1,2]}', "3", None),
+    ]
+
+
+def test_comments_on_the_wire_are_ignored_by_clients(client: httpx.Client) -> None:
+    with client.stream("GET", "/sse/basic") as r:
+        raw = b"".join(r.iter_raw())
+    assert b": just a comment\n" in raw
+    assert b"data: line one\ndata: line two\ndata: line three\n" in raw
+    assert "just a comment" not in [e.data for e in events(client, "/sse/basic")]
+
+
+def test_stream_ends_when_generator_ends(client: httpx.Client) -> None:
+    evs = events(client, "/sse/sync", params={"count": "5"})
+    assert [e.data for e in evs] == [f"sync {i}" for i in range(5)]
+    assert [e.id for e in evs] == [str(i) for i in range(5)]
+
+
+def test_sync_generator_handler(client: httpx.Client) -> None:
+    assert [e.data for e in events(client, "/sse/sync")] == ["sync 0", "sync 1", "sync 2"]
+
+
+def test_last_event_id_passed_to_handler(client: httpx.Client) -> None:
+    assert [e.data for e in events(client, "/sse/last-id", headers={"Last-Event-ID": "41"})] == ["41"]
+    assert [e.data for e in events(client, "/sse/last-id")] == ["none"]
+
+
+def test_client_disconnect_stops_generator(server: ServerProcess, client: httpx.Client) -> None:
+    k = uuid.uuid4().hex
+    evs = events(client, "/sse/forever", limit=3, params={"key": k})  # leaving the block closes the stream
+    assert [e.data for e in evs] == ["1", "2", "3"]
+    state = get_state(server, k, timeout=10)
+    assert state["stopped"] is True
+    # The generator stopped promptly: a handful of events after the client left, not hundreds.
+    sent_then = state["sent"]
+    time.sleep(0.3)
+    assert get_state(server, k)["sent"] == sent_then
+
+
+def test_invalid_event_field_ends_stream_without_injection(server: ServerProcess, client: httpx.Client) -> None:
+    with client.stream("GET", "/sse/inject") as r:
+        raw = b"".join(r.iter_raw())
+    assert b"data: ok\n" in raw
+    assert b"injected" not in raw and b"evil" not in raw and b"after" not in raw
+    assert [e.data for e in events(client, "/sse/inject")] == ["ok"]
+    assert client.get("/hello").text == "hello"
+
+
+def test_generator_exception_ends_stream_and_is_logged(server: ServerProcess, client: httpx.Client) -> None:
+    with client.stream("GET", "/sse/error") as r:
+        raw = b"".join(r.iter_raw())
+    assert b"data: before\n" in raw
+    assert b"sse-boom" not in raw
+    assert server.wait_for_output("sse-boom")
+    assert client.get("/hello").text == "hello"
+
+
+def test_head_on_sse_route(client: httpx.Client) -> None:
+    r = client.head("/sse/basic")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.content == b""
+
+
+def test_topic_route_replay_and_live(server: ServerProcess, client: httpx.Client) -> None:
+    # Publish 1..4 with nobody listening: they land in the route's replay buffer.
+    for i in range(1, 5):
+        assert client.post(f"/publish-sse/news?id={i}", content=f"n{i}").json() == {"delivered": 0}
+    with connect_sse(client, "GET", "/sse/topic/news", headers={"Last-Event-ID": "2"}) as source:
+        it = source.iter_sse()
+        got = [next(it) for _ in range(2)]
+        assert [(e.event, e.data, e.id) for e in got] == [("news", "n3", "3"), ("news", "n4", "4")]
+        assert client.post("/publish-sse/news?id=5", content="n5").json() == {"delivered": 1}
+        e = next(it)
+        assert (e.event, e.data, e.id) == ("news", "n5", "5")
+
+
+def test_sse_notifications_example_resume(spawn: Spawner) -> None:
+    srv = spawn.example("sse_notifications")
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        for i in range(1, 6):
+            r = c.post("/notify", content=f"note {i}")
+            assert r.status_code == 200 and r.json()["id"] == i
+        with connect_sse(c, "GET", "/notifications", headers={"Last-Event-ID": "2"}) as source:
+            it = source.iter_sse()
+            got = [next(it) for _ in range(3)]
+        assert [(e.event, e.id, e.data) for e in got] == [("notification", str(i), f"note {i}") for i in (3, 4, 5)]
+        assert c.post("/notify", content=b"").status_code == 400
