@@ -1,5 +1,6 @@
 #include "http/parser.h"
 
+#include <cstdint>
 #include <string_view>
 
 namespace fasterapi::http {
@@ -16,6 +17,11 @@ struct Cursor {
     Error& err;
 
     bool at_end() const noexcept { return pos >= len; }
+    // Advances over bytes of a character class, stopping at min(len, limit).
+    void scan(uint8_t mask, size_t limit) noexcept {
+        const size_t end = limit < len ? limit : len;
+        while (pos < end && (detail::kChars[static_cast<unsigned char>(buf[pos])] & mask)) ++pos;
+    }
     unsigned char peek() const noexcept { return static_cast<unsigned char>(buf[pos]); }
     Step fail(int status, const char* reason) noexcept {
         err.status = status;
@@ -121,16 +127,16 @@ Step classify_target(Cursor& c, Request& req) noexcept {
 // request-line = method SP request-target SP HTTP-version CRLF
 Step parse_request_line(Cursor& c, Request& req, const Limits& limits) noexcept {
     const size_t line_start = c.pos;
-    auto too_long = [&] { return c.pos - line_start >= limits.max_request_line; };
+    // First offset that makes the line too long (saturating).
+    const size_t line_limit =
+        limits.max_request_line > SIZE_MAX - line_start ? SIZE_MAX : line_start + limits.max_request_line;
+    auto too_long = [&] { return c.pos >= line_limit; };
 
     // method = token
     const size_t m0 = c.pos;
-    for (;;) {
-        if (c.at_end()) return Step::Partial;
-        if (too_long()) return c.fail(414, "request line too long");
-        if (!is_tchar(c.peek())) break;
-        ++c.pos;
-    }
+    c.scan(detail::kTchar, line_limit);
+    if (c.at_end()) return Step::Partial;
+    if (too_long()) return c.fail(414, "request line too long");
     if (c.peek() != ' ') return c.fail(400, "invalid character in method");
     if (c.pos == m0) return c.fail(400, "empty method");
     req.method = std::string_view(c.buf + m0, c.pos - m0);
@@ -138,12 +144,9 @@ Step parse_request_line(Cursor& c, Request& req, const Limits& limits) noexcept 
 
     // request-target: visible ASCII, no fragment
     const size_t t0 = c.pos;
-    for (;;) {
-        if (c.at_end()) return Step::Partial;
-        if (too_long()) return c.fail(414, "request line too long");
-        if (!is_target_char(c.peek())) break;
-        ++c.pos;
-    }
+    c.scan(detail::kTarget, line_limit);
+    if (c.at_end()) return Step::Partial;
+    if (too_long()) return c.fail(414, "request line too long");
     if (c.peek() != ' ') return c.fail(400, "invalid character in request target");
     if (c.pos == t0) return c.fail(400, "empty request target");
     req.target = std::string_view(c.buf + t0, c.pos - t0);
@@ -214,12 +217,9 @@ Step parse_fields(Cursor& c, Request& req, const Limits& limits) noexcept {
         if (req.num_headers >= max_fields) return c.fail(431, "too many header fields");
 
         const size_t n0 = c.pos;
-        for (;;) {
-            if (c.at_end()) return Step::Partial;
-            if (too_big()) return c.fail(431, "request header fields too large");
-            if (!is_tchar(c.peek())) break;
-            ++c.pos;
-        }
+        c.scan(detail::kTchar, limits.max_header_bytes);
+        if (c.at_end()) return Step::Partial;
+        if (too_big()) return c.fail(431, "request header fields too large");
         ch = c.peek();
         if (ch != ':') {
             if (ch == ' ' || ch == '\t') return c.fail(400, "whitespace before colon in header field");
@@ -229,29 +229,19 @@ Step parse_fields(Cursor& c, Request& req, const Limits& limits) noexcept {
         std::string_view name(c.buf + n0, c.pos - n0);
         ++c.pos;
 
-        // OWS, value, OWS: v0..v1 is the value without surrounding whitespace.
-        size_t v0 = 0, v1 = 0;
-        bool started = false;
-        for (;;) {
-            if (c.at_end()) return Step::Partial;
-            if (too_big()) return c.fail(431, "request header fields too large");
-            ch = c.peek();
-            if (ch == '\r') break;
-            if (ch == ' ' || ch == '\t') {
-                ++c.pos;
-                continue;
-            }
-            if (!is_field_vchar(ch)) {
-                if (ch == '\n') return c.fail(400, "bare LF in header section");
-                return c.fail(400, "invalid character in header value");
-            }
-            if (!started) {
-                started = true;
-                v0 = c.pos;
-            }
-            ++c.pos;
-            v1 = c.pos;
+        // OWS field-value OWS: v0..v1 is the value without surrounding whitespace.
+        c.scan(detail::kWs, limits.max_header_bytes);
+        const size_t v0 = c.pos;
+        c.scan(detail::kValue, limits.max_header_bytes);
+        if (c.at_end()) return Step::Partial;
+        if (too_big()) return c.fail(431, "request header fields too large");
+        ch = c.peek();
+        if (ch != '\r') {
+            if (ch == '\n') return c.fail(400, "bare LF in header section");
+            return c.fail(400, "invalid character in header value");
         }
+        size_t v1 = c.pos;
+        while (v1 > v0 && (c.buf[v1 - 1] == ' ' || c.buf[v1 - 1] == '\t')) --v1;
         ++c.pos;  // CR
         if (c.at_end()) return Step::Partial;
         if (too_big()) return c.fail(431, "request header fields too large");
@@ -259,7 +249,7 @@ Step parse_fields(Cursor& c, Request& req, const Limits& limits) noexcept {
         ++c.pos;
         Header& h = req.headers[req.num_headers++];
         h.name = name;
-        h.value = started ? std::string_view(c.buf + v0, v1 - v0) : std::string_view(c.buf + c.pos - 2, 0);
+        h.value = std::string_view(c.buf + v0, v1 - v0);
     }
 }
 

@@ -52,12 +52,16 @@ inline constexpr int kMaxLeadingEmptyLines = 4;
 // Character classes of RFC 9110 5.6 / RFC 3986, shared by the head parser and
 // the body reader (chunk extensions, trailers).
 namespace detail {
-enum : uint8_t { kTchar = 1, kTarget = 2, kFieldVchar = 4, kHost = 8 };
+enum : uint8_t { kTchar = 1, kTarget = 2, kFieldVchar = 4, kHost = 8, kWs = 16, kValue = 32 };
 constexpr std::array<uint8_t, 256> make_char_table() {
     std::array<uint8_t, 256> t{};
     for (int c = 0x21; c <= 0x7e; ++c) t[c] |= kTarget | kFieldVchar;
     for (int c = 0x80; c <= 0xff; ++c) t[c] |= kFieldVchar;  // obs-text
     t['#'] &= static_cast<uint8_t>(~kTarget);                 // a fragment is never sent
+    t[' '] |= kWs;
+    t['\t'] |= kWs;
+    for (auto& v : t)
+        if (v & (kFieldVchar | kWs)) v |= kValue;  // field-value bytes, OWS included
     for (int c = '0'; c <= '9'; ++c) t[c] |= kTchar | kHost;
     for (int c = 'a'; c <= 'z'; ++c) t[c] |= kTchar | kHost;
     for (int c = 'A'; c <= 'Z'; ++c) t[c] |= kTchar | kHost;
