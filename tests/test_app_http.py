@@ -272,3 +272,79 @@ def test_wrong_websocket_and_sse_handlers_are_rejected_at_registration() -> None
         @app.sse("/events")
         async def not_a_generator(request): return None
     assert app.ws_routes == [] and app.sse_routes == []
+
+
+# --- large responses, split input, timeouts and limits ---------------------------------------
+def test_large_response_to_a_slow_reader(server: ServerProcess) -> None:
+    n = 16 << 20
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 10)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(f"GET /big?n={n} HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        buf = bytearray()
+        status, headers, body = read_http_response(s, buf, timeout=30)
+        assert status == 200 and int(headers["content-length"]) == n
+        assert body == bytes(range(256)) * (n // 256)
+        assert read_http_response(s, buf)[2] == b"hello"  # the remainder was flushed, then the next one
+
+
+def test_request_split_byte_by_byte(server: ServerProcess) -> None:
+    req = b"POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"a\": [1, 2]}"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(req)):
+            s.sendall(req[i:i + 1])
+        status, _, body = read_http_response(s, bytearray())
+    assert (status, json.loads(body)) == (200, {"got": {"a": [1, 2]}})
+
+
+def test_idle_and_incomplete_requests_time_out(spawn) -> None:
+    srv = spawn.app("limits_app", "--request-timeout", "0.5", "--keepalive-timeout", "0.5")
+    # Nothing sent at all, then half a request head: both are closed after request_timeout.
+    for data in (b"", b"GET /hello HTTP/1.1\r\nHost: x\r\n"):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as s:
+            s.sendall(data)
+            rest = b""
+            while chunk := s.recv(4096):
+                rest += chunk
+            assert rest == b"" or rest.startswith(b"HTTP/1.1 408"), rest
+    # An idle keep-alive connection is closed after keepalive_timeout.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=15) as s:
+        s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        buf = bytearray()
+        assert read_http_response(s, buf)[2] == b"hello"
+        assert s.recv(4096) == b""
+
+
+def test_max_connections(spawn) -> None:
+    srv = spawn.app("limits_app", "--max-connections", "3")
+    held = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3)]
+    try:
+        for s in held:  # make sure all three are accepted (answered) before the fourth
+            s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_http_response(s, bytearray())[2] == b"hello"
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as extra:
+            extra.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            try:
+                while chunk := extra.recv(4096):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+            assert data == b"" or data.startswith(b"HTTP/1.1 503"), data
+    finally:
+        for s in held:
+            s.close()
+    # Capacity comes back once they are gone.
+    for _ in range(100):
+        try:
+            if httpx.get(srv.url + "/hello", timeout=10).text == "hello":
+                break
+        except httpx.HTTPError:
+            pass
+        import time
+
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the server never accepted again after connections closed")

@@ -243,6 +243,74 @@ class CallbackEcho:
 app.add_websocket_route("/ws/callback", CallbackEcho)
 
 
+@app.get("/big")
+def big(n: int = 8 << 20) -> bytes:
+    return bytes(range(256)) * (n // 256)
+
+
+@app.websocket("/ws/fastping", ping_interval=0.3, pong_timeout=0.6)
+async def ws_fastping(ws: WebSocket) -> None:
+    await _echo_loop(ws)
+
+
+@app.websocket("/ws/small-deflate", compression=True, max_message_size=1024)
+async def ws_small_deflate(ws: WebSocket) -> None:
+    await _echo_loop(ws)
+
+
+@app.websocket("/ws/send-after-close")
+async def ws_send_after_close(ws: WebSocket) -> None:
+    key = ws.query_params.get("key")
+    await ws.accept()
+    try:
+        await ws.receive()
+    except WebSocketDisconnect:
+        pass
+    try:
+        await ws.send("too late")
+    except WebSocketDisconnect as exc:
+        record(key, {"send_raised": "WebSocketDisconnect", "code": exc.code})
+    else:
+        record(key, {"send_raised": None})
+
+
+@app.websocket("/ws/no-read", max_queue=4)
+async def ws_no_read(ws: WebSocket) -> None:
+    await ws.accept()
+    while ws.close_code is None:  # never reads: the receive queue fills up
+        await asyncio.sleep(0.05)
+    record(ws.query_params.get("key"), {"code": ws.close_code, "reason": ws.close_reason})
+
+
+@app.websocket("/ws/returns")
+async def ws_returns(ws: WebSocket) -> None:
+    await ws.accept()
+    await ws.receive()
+
+
+async def _slow_subscriber(ws: WebSocket, name: str) -> None:
+    key = ws.query_params.get("key")
+    await ws.accept()
+    ws.subscribe(name)
+    await ws.send("subscribed")
+    try:
+        while True:
+            message = await ws.receive()
+            await ws.send("echo:" + str(message))
+    except WebSocketDisconnect as exc:
+        record(key, {"code": exc.code, "reason": exc.reason})
+
+
+@app.websocket("/ws/slow-close/{name}", slow_policy="close", max_backlog=64 << 10)
+async def ws_slow_close(ws: WebSocket, name: str) -> None:
+    await _slow_subscriber(ws, name)
+
+
+@app.websocket("/ws/slow-drop/{name}", slow_policy="drop", max_backlog=64 << 10)
+async def ws_slow_drop(ws: WebSocket, name: str) -> None:
+    await _slow_subscriber(ws, name)
+
+
 # --- pub/sub -----------------------------------------------------------------------
 @app.websocket("/ws/topic/{name}")
 async def ws_topic(ws: WebSocket, name: str) -> None:
@@ -326,6 +394,13 @@ async def sse_inject(request: Request):
 async def sse_error(request: Request):
     yield {"data": "before"}
     raise RuntimeError("secret detail sse-boom")
+
+
+@app.sse("/sse/quiet", ping_interval=0.2)
+async def sse_quiet(request: Request):
+    yield {"data": "only one"}
+    await asyncio.Event().wait()  # silent until the client leaves: keep-alive comments only
+    yield {"data": "unreachable"}
 
 
 app.add_sse_route("/sse/topic/news", topic="news", replay=100)
