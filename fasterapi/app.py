@@ -507,6 +507,9 @@ class App:
         if isinstance(obj, WebSocket):
             was_open = obj.state != CLOSED
             obj._closed(code, reason)
+            # After a protocol error the native close frame waits until the handler has
+            # answered what arrived before it (its wake-up is already queued ahead of this).
+            asyncio.get_running_loop().call_soon(self._server.ws_finish_fail, conn)
             h = obj.handler
             if h is not None and was_open:
                 on_close = getattr(h, "on_close", None)

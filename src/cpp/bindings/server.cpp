@@ -277,6 +277,8 @@ FASTERAPI_BIND_ORDERED(server, 200) {
                  return s.server.ws_close(conn, static_cast<uint16_t>(code), reason);
              },
              py::arg("conn"), py::arg("code") = 1000, py::arg("reason") = "")
+        .def("ws_finish_fail", [](PyServer& s, uint64_t conn) { return s.server.ws_finish_fail(conn); },
+             "Send the close frame held back after a protocol error (see on_close).")
         .def("ws_ping", [](PyServer& s, uint64_t conn, py::bytes payload) {
             return s.server.ws_ping(conn, std::string(payload));
         })

@@ -52,6 +52,9 @@ struct WsState {
     bool close_sent = false;
     bool close_received = false;
     bool ping_outstanding = false;
+    bool failing = false;        // protocol error seen; close frame waits for ws_finish_fail()
+    uint16_t fail_code = 0;
+    std::string fail_reason;
     uint64_t last_recv_ms = 0;
     uint64_t ping_sent_ms = 0;
 
@@ -135,17 +138,24 @@ struct WsHandler {
     void on_error(uint16_t code, const char* reason) {
         s->stats_.protocol_errors++;
         WsState& w = *c->ws;
-        if (!w.close_sent) {
-            std::string frame;
-            ws::append_close(frame, code, reason);
-            w.close_sent = true;
-            s->write_out(c, frame);
+        if (w.close_sent) {
+            c->close_after_flush = true;
+            s->flush(c);
+            return;
         }
-        c->close_after_flush = true;
-        s->flush(c);
+        // Fail the connection, but only after the application has answered the
+        // messages that arrived before the bad frame (RFC 6455 order; Autobahn 3.x/4.x/5.15
+        // check it): the close goes out on ws_finish_fail() or after close_timeout.
+        w.failing = true;
+        w.fail_code = code;
+        w.fail_reason = reason;
+        c->deadline_ms = s->now_ms_ + s->cfg_.close_timeout_ms;
+        s->arm_timer();
         if (c->notify_close) {
             c->notify_close = false;
             s->cb_->on_close(c->id, code, reason);
+        } else {
+            s->finish_fail(c);
         }
     }
 };
@@ -792,9 +802,35 @@ bool Server::ws_close(uint64_t id, uint16_t code, std::string_view reason) {
     if (!c) return false;
     if (c->kind == ConnKind::WsPending) return ws_reject(id, 403, "WebSocket refused by the application");
     if (c->kind != ConnKind::WebSocket) return false;
+    if (c->ws->failing) {
+        finish_fail(c);
+        return true;
+    }
     // The application asked: it won't need an on_close for this one.
     c->notify_close = false;
     start_ws_close(c, code, reason);
+    return true;
+}
+
+void Server::finish_fail(Connection* c) {
+    if (c->closed || !c->ws || !c->ws->failing) return;
+    WsState& w = *c->ws;
+    w.failing = false;
+    if (!w.close_sent) {
+        std::string frame;
+        ws::append_close(frame, w.fail_code, w.fail_reason);
+        w.close_sent = true;
+        write_out(c, frame);
+        if (c->closed) return;
+    }
+    c->close_after_flush = true;
+    flush(c);
+}
+
+bool Server::ws_finish_fail(uint64_t id) {
+    Connection* c = find(id);
+    if (!c || !c->ws || !c->ws->failing) return false;
+    finish_fail(c);
     return true;
 }
 
@@ -961,7 +997,7 @@ void Server::on_timer() {
         if (c->kind == ConnKind::WebSocket) {
             WsState& w = *c->ws;
             const WsRouteOptions& ro = ws_routes_[static_cast<size_t>(w.route)];
-            if (ro.ping_interval_ms && !w.close_sent) {
+            if (ro.ping_interval_ms && !w.close_sent && !w.failing) {
                 if (w.ping_outstanding) {
                     if (now_ms_ - w.ping_sent_ms >= ro.pong_timeout_ms) expired.push_back(c);
                 } else if (now_ms_ - w.last_recv_ms >= ro.ping_interval_ms) {
@@ -983,7 +1019,9 @@ void Server::on_timer() {
     for (Connection* c : expired) {
         if (c->closed) continue;
         stats_.timeouts++;
-        if (c->kind == ConnKind::WebSocket && c->ws->close_sent) {
+        if (c->kind == ConnKind::WebSocket && c->ws->failing) {
+            finish_fail(c);
+        } else if (c->kind == ConnKind::WebSocket && c->ws->close_sent) {
             close_conn(c, 1006, "close handshake timed out");
         } else if (c->kind == ConnKind::WebSocket) {
             close_conn(c, 1006, "ping timeout");

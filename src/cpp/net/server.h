@@ -125,6 +125,9 @@ class Server {
     long long ws_send(uint64_t conn, std::string_view data, bool text);
     bool ws_close(uint64_t conn, uint16_t code, std::string_view reason);
     bool ws_ping(uint64_t conn, std::string_view payload);
+    // After on_close() for a protocol error, the close frame is held until the
+    // application has handled the messages delivered before it; this sends it.
+    bool ws_finish_fail(uint64_t conn);
     // SSE
     bool sse_start(uint64_t conn, int route, const HeaderList& headers);
     long long sse_send_raw(uint64_t conn, std::string_view encoded);
@@ -166,6 +169,7 @@ class Server {
     void close_conn(Connection* c, uint16_t code, std::string_view reason, bool notify = true);
     void send_ws_frame(Connection* c, int opcode, std::string_view payload, bool compress_ok);
     void start_ws_close(Connection* c, uint16_t code, std::string_view reason);
+    void finish_fail(Connection* c);
     void arm_timer();
     void reap();
     void resume_http(Connection* c);

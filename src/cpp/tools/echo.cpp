@@ -68,6 +68,7 @@ struct Echo : net::Callbacks {
         }
     }
     void on_close(uint64_t conn, uint16_t, std::string_view) override {
+        srv->ws_finish_fail(conn);  // echoes were written synchronously: fail now
         broadcast.erase(conn);
         sse_conns.erase(conn);
     }
