@@ -366,6 +366,16 @@ class App:
                     match = (r, params)
                     break
             if match is None:
+                # A WebSocket or SSE route at this path: the method (or the missing upgrade) is wrong.
+                if any(r.template.match(path) is not None for r in self.ws_routes):
+                    if method in ("GET", "HEAD") and not allowed:
+                        srv.respond(conn, 426, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                                ("Content-Type", "application/json")],
+                                    b'{"detail":"Upgrade Required"}', method == "HEAD")
+                        return
+                    allowed.add("GET")
+                if any(sr.template.match(path) is not None for sr in self.sse_routes):
+                    allowed.add("GET")
                 if allowed:
                     allow = sorted(allowed | ({"HEAD"} if "GET" in allowed else set()))
                     srv.respond(conn, 405, [("Allow", ", ".join(allow)), ("Content-Type", "application/json")],

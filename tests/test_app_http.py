@@ -348,3 +348,19 @@ def test_max_connections(spawn) -> None:
         time.sleep(0.05)
     else:
         raise AssertionError("the server never accepted again after connections closed")
+
+
+@pytest.mark.parametrize("method,path,status,allow", [
+    ("POST", "/sse/sync", 405, "GET, HEAD"),
+    ("DELETE", "/sse/topic/news", 405, "GET, HEAD"),
+    ("POST", "/ws/echo", 405, "GET, HEAD"),
+    ("GET", "/ws/echo", 426, None),  # a WebSocket route without the upgrade
+])
+def test_wrong_method_on_websocket_and_sse_routes(client: httpx.Client, method: str, path: str, status: int,
+                                                   allow: str | None) -> None:
+    r = client.request(method, path)
+    assert r.status_code == status
+    if allow is not None:
+        assert r.headers["allow"] == allow
+    else:
+        assert r.headers["upgrade"].lower() == "websocket"
