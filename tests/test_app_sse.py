@@ -194,3 +194,38 @@ def test_connection_after_stream_end_is_reusable_or_marked_close(server: ServerP
         s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         status, _, body = read_http_response(s, bytearray())
         assert (status, body) == (200, b"hello")
+
+
+def test_slow_sse_reader_pauses_the_generator(spawn: Spawner) -> None:
+    import socket
+
+    srv = spawn.app("backpressure_app")
+    count, size = 400, 64 << 10  # 25 MiB of events: far beyond what socket buffers absorb
+
+    def progress() -> dict:
+        return httpx.get(srv.url + "/sse-progress", timeout=10).json()
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(f"GET /sse/flood?count={count}&size={size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        deadline = time.monotonic() + 10
+        while not progress()["started"]:
+            assert time.monotonic() < deadline, "SSE generator never started"
+            time.sleep(0.05)
+        time.sleep(1.0)  # not reading: the generator must stall, not buffer 25 MiB natively
+        p1 = progress()
+        time.sleep(0.5)
+        p2 = progress()
+        assert not p2["done"], "the generator ran to the end although the client read nothing"
+        assert p1["sent"] == p2["sent"] < count
+        # Read it all: every event arrives, in order.
+        data = bytearray()
+        while not data.endswith(b"\r\n0\r\n\r\n"):
+            chunk = s.recv(1 << 20)
+            assert chunk, "stream closed early"
+            data += chunk
+    ids = [int(line[4:]) for line in data.split(b"\n") if line.startswith(b"id: ")]
+    assert ids == list(range(count))
+    assert progress()["done"]

@@ -110,3 +110,23 @@ def test_sigterm_finishes_in_flight_http_response(spawn: Spawner) -> None:
         status, _, body = read_http_response(s, bytearray(), timeout=15)
         assert (status, body) == (200, b"slow")
     assert srv.wait() == 0
+
+
+def test_sigterm_flushes_queued_websocket_data_before_1001(spawn: Spawner) -> None:
+    from conftest import RawWebSocket
+
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", "0"])
+    raw = RawWebSocket(srv.port, "/ws/echo", rcvbuf=32 << 10)
+    try:
+        assert raw.status == 101
+        big = bytes(range(256)) * (16 << 10)  # 4 MiB: the echo waits in the server's send buffer
+        raw.send_frame(0x2, big)
+        raw._need(1024)  # the echo has started, so all of it is queued natively
+        srv.signal(signal.SIGTERM)
+        opcode, fin, payload = raw.recv_frame()
+        assert (opcode, fin, len(payload)) == (0x2, True, len(big))
+        assert payload == big
+        assert raw.recv_close()[0] == 1001
+    finally:
+        raw.close()
+    assert srv.wait() == 0

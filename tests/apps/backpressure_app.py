@@ -34,6 +34,23 @@ async def flood(ws: WebSocket) -> None:
     await ws.receive()
 
 
+SSE_PROGRESS = {"sent": 0, "done": False, "started": False}
+
+
+@app.sse("/sse/flood")
+async def sse_flood(count: int = 400, size: int = 64 << 10):
+    SSE_PROGRESS.update(sent=0, done=False, started=True)
+    for i in range(count):
+        yield {"data": f"{i:06d}" + "x" * size, "id": str(i)}
+        SSE_PROGRESS["sent"] = i + 1
+    SSE_PROGRESS["done"] = True
+
+
+@app.get("/sse-progress")
+def sse_progress() -> dict:
+    return SSE_PROGRESS
+
+
 @app.get("/progress")
 def progress() -> dict:
     return PROGRESS
