@@ -364,3 +364,30 @@ def test_wrong_method_on_websocket_and_sse_routes(client: httpx.Client, method: 
         assert r.headers["allow"] == allow
     else:
         assert r.headers["upgrade"].lower() == "websocket"
+
+
+@pytest.mark.parametrize("code", [201, 202, 404, 418, 503])
+def test_response_status_and_repeated_headers(client: httpx.Client, code: int) -> None:
+    r = client.get(f"/status/{code}")
+    assert r.status_code == code
+    assert r.text == f"status {code}"
+    assert r.headers.get_list("x-multi") == ["a", "b"]
+
+
+@pytest.mark.parametrize("code", [204, 304])
+def test_no_body_statuses_have_no_content_length(server: ServerProcess, code: int) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"GET /status/{code} HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        buf = bytearray()
+        status, headers, body = read_http_response(s, buf)
+        assert (status, body) == (code, b"")
+        assert "content-length" not in headers and "transfer-encoding" not in headers
+        assert read_http_response(s, buf)[2] == b"hello"  # framing intact
+
+
+@pytest.mark.parametrize("path", ["/unserializable", "/async-unserializable"])
+def test_unserializable_result_is_500(server: ServerProcess, client: httpx.Client, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error"}
+    assert client.get("/hello").text == "hello"

@@ -61,8 +61,10 @@ def test_cli_workers_share_the_port(spawn: Spawner) -> None:
     assert srv.stop() == 0
 
 
-async def _ws_client_sees_1001_on_sigterm(srv: ServerProcess, sig: int) -> None:
-    async with connect(srv.ws_url + "/ws/echo") as ws:
+async def _ws_client_sees_1001_on_sigterm(srv: ServerProcess, sig: int, path: str = "/ws/echo") -> None:
+    async with connect(srv.ws_url + path) as ws:
+        if path == "/ws/callback":
+            assert await ws.recv() == "welcome"
         await ws.send("before shutdown")
         assert await ws.recv() == "before shutdown"
         srv.signal(sig)
@@ -129,4 +131,10 @@ def test_sigterm_flushes_queued_websocket_data_before_1001(spawn: Spawner) -> No
         assert raw.recv_close()[0] == 1001
     finally:
         raw.close()
+    assert srv.wait() == 0
+
+
+def test_sigterm_closes_callback_handler_websockets_1001(spawn: Spawner) -> None:
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", "0"])
+    asyncio.run(_ws_client_sees_1001_on_sigterm(srv, signal.SIGTERM, "/ws/callback"))
     assert srv.wait() == 0

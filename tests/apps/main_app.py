@@ -243,6 +243,22 @@ class CallbackEcho:
 app.add_websocket_route("/ws/callback", CallbackEcho)
 
 
+@app.get("/status/{code:int}")
+def status(code: int) -> Response:
+    return Response(b"" if code in (204, 304) else f"status {code}", status_code=code,
+                    headers=[("X-Multi", "a"), ("X-Multi", "b")])
+
+
+@app.get("/unserializable")
+def unserializable() -> object:
+    return object()
+
+
+@app.get("/async-unserializable")
+async def async_unserializable() -> object:
+    return {"x": object()}
+
+
 @app.get("/big")
 def big(n: int = 8 << 20) -> bytes:
     return bytes(range(256)) * (n // 256)
