@@ -95,8 +95,11 @@ class WebSocket:
     # --- handshake ---------------------------------------------------------------
     def accept(self, subprotocol: str | None = None,
                headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> _Done:
+        if self.state == CLOSED:
+            # The peer went away while the handler was deciding: like receive()/send().
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
         if self.state != CONNECTING:
-            raise RuntimeError("accept() called twice or after close")
+            raise RuntimeError("accept() called twice")
         if subprotocol is None:
             subprotocol = self._default_subprotocol
         elif subprotocol not in self.offered_subprotocols:

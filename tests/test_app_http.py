@@ -391,3 +391,15 @@ def test_unserializable_result_is_500(server: ServerProcess, client: httpx.Clien
     assert r.status_code == 500
     assert r.json() == {"detail": "Internal Server Error"}
     assert client.get("/hello").text == "hello"
+
+
+def test_client_gone_cancels_pending_async_handler(server: ServerProcess) -> None:
+    from conftest import get_state
+    import uuid
+
+    k = uuid.uuid4().hex
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"GET /slow-cancel?key={k} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # Make sure it is being handled, then vanish.
+        assert httpx.get(server.url + "/hello", timeout=10).text == "hello"
+    assert get_state(server, k) == "cancelled"

@@ -698,3 +698,16 @@ def test_slow_subscriber_policy_drop(server: ServerProcess) -> None:
     assert results[0] == 2
     # Drop policy: the slow subscriber stays subscribed; publishes to it are skipped, not fatal.
     assert 1 in results, f"no publish was ever dropped for the slow subscriber: {results}"
+
+
+def test_client_gone_before_accept(server: ServerProcess) -> None:
+    k = key()
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(f"GET /ws/slow-accept?key={k} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    assert httpx.get(server.url + "/hello", timeout=10).text == "hello"  # the upgrade request is in
+    s.close()  # gone while the handler has not accepted yet
+    assert get_state(server, k) == {"accept_raised": "WebSocketDisconnect", "code": 1006}
+    assert httpx.get(server.url + "/hello", timeout=10).text == "hello"

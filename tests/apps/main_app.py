@@ -259,6 +259,28 @@ async def async_unserializable() -> object:
     return {"x": object()}
 
 
+@app.get("/slow-cancel")
+async def slow_cancel(key: str) -> str:
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        record(key, "cancelled")
+        raise
+    return "finished"
+
+
+@app.websocket("/ws/slow-accept")
+async def ws_slow_accept(ws: WebSocket) -> None:
+    key = ws.query_params.get("key")
+    await asyncio.sleep(0.5)  # the client is gone by now
+    try:
+        await ws.accept()
+    except WebSocketDisconnect as exc:
+        record(key, {"accept_raised": "WebSocketDisconnect", "code": exc.code})
+        raise
+    record(key, {"accept_raised": None})
+
+
 @app.get("/big")
 def big(n: int = 8 << 20) -> bytes:
     return bytes(range(256)) * (n // 256)
