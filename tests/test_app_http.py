@@ -403,3 +403,23 @@ def test_client_gone_cancels_pending_async_handler(server: ServerProcess) -> Non
         # Make sure it is being handled, then vanish.
         assert httpx.get(server.url + "/hello", timeout=10).text == "hello"
     assert get_state(server, k) == "cancelled"
+
+
+def test_deep_pipeline_with_bodies(server: ServerProcess) -> None:
+    reqs, expected = b"", []
+    for i in range(50):
+        if i % 3 == 0:
+            body = json.dumps({"i": i}).encode()
+            reqs += b"POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            expected.append(json.dumps({"got": {"i": i}}, separators=(",", ":")).encode())
+        elif i % 3 == 1:
+            reqs += b"GET /items/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+            expected.append(b'{"id":%d,"type":"int"}' % i)
+        else:
+            reqs += b"GET /slow?d=0.01 HTTP/1.1\r\nHost: x\r\n\r\n"
+            expected.append(b"slow")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(reqs)
+        buf = bytearray()
+        got = [read_http_response(s, buf)[2] for _ in range(50)]
+    assert got == expected
