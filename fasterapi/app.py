@@ -63,7 +63,7 @@ class SSERoute:
     params: list[_Param]
     kind: str  # "async" | "sync" | "topic"
     topic: str | None
-    replay: ReplayBuffer | None
+    replay: Any  # native ReplayBuffer or None
     options: dict[str, Any]
     headers: list[tuple[str, str]] = field(default_factory=list)
     native: int = -1

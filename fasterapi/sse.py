@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,40 +52,9 @@ def to_event(item: Any) -> tuple[bytes, str | None]:
     raise TypeError(f"an SSE handler must yield dict, ServerSentEvent or str, not {type(item).__name__}")
 
 
-class ReplayBuffer:
-    """Bounded (events and bytes) history of encoded events by id, for Last-Event-ID resume."""
-
-    def __init__(self, max_events: int, max_bytes: int = 4 << 20) -> None:
-        if max_events < 1:
-            raise ValueError("replay buffer needs max_events >= 1")
-        self.max_events = max_events
-        self.max_bytes = max_bytes
-        self._events: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-        self.evicted = 0
-
-    def append(self, event_id: str, encoded: bytes) -> None:
-        if event_id in self._events:
-            return
-        self._events[event_id] = encoded
-        self._bytes += len(encoded)
-        while len(self._events) > self.max_events or self._bytes > self.max_bytes:
-            _, old = self._events.popitem(last=False)
-            self._bytes -= len(old)
-            self.evicted += 1
-
-    def after(self, last_id: str) -> list[bytes] | None:
-        """Events after ``last_id``; None when that id is unknown (evicted or never seen)."""
-        if last_id not in self._events:
-            return None
-        out: list[bytes] = []
-        seen = False
-        for k, v in self._events.items():
-            if seen:
-                out.append(v)
-            elif k == last_id:
-                seen = True
-        return out
-
-    def __len__(self) -> int:
-        return len(self._events)
+def ReplayBuffer(max_events: int, max_bytes: int = 4 << 20) -> "_core.sse.ReplayBuffer":
+    """Bounded (events and bytes) native history of encoded events by id, for Last-Event-ID resume.
+    ``after(last_id)`` returns the events after it, or None when that id is unknown or evicted."""
+    if max_events < 1:
+        raise ValueError("replay buffer needs max_events >= 1")
+    return _core.sse.ReplayBuffer(max_events, max_bytes)

@@ -173,10 +173,6 @@ def test_many_concurrent_streams_and_http(server: ServerProcess) -> None:
     asyncio.run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "native bug (net/server.cpp SSE end): a finished SSE stream ends with the chunked terminator and "
-    "no 'Connection: close' in its head, so clients (httpx) reuse the connection, but the server then "
-    "closes it without answering the next request"))
 @pytest.mark.parametrize("path", ["/sse/sync", "/sse/error"])
 def test_connection_after_stream_end_is_reusable_or_marked_close(server: ServerProcess, path: str) -> None:
     import socket

@@ -7,7 +7,6 @@
 
 #include "bindings/registry.h"
 #include "net/server.h"
-#include "sse/encoder.h"
 
 namespace py = pybind11;
 using fasterapi::net::HeaderList;
@@ -333,22 +332,4 @@ FASTERAPI_BIND_ORDERED(server, 200) {
             return d;
         });
 
-    m.def(
-        "encode_sse",
-        [](py::object data, py::object event, py::object id, py::object retry, py::object comment) {
-            fasterapi::sse::Event ev;
-            std::string d, e, i, c;
-            if (!data.is_none()) { d = data.cast<std::string>(); ev.data = d; } else { ev.has_data = false; }
-            if (!event.is_none()) { e = event.cast<std::string>(); ev.event = e; }
-            if (!id.is_none()) { i = id.cast<std::string>(); ev.id = i; ev.has_id = true; }
-            if (!retry.is_none()) ev.retry_ms = retry.cast<int64_t>();
-            if (!comment.is_none()) { c = comment.cast<std::string>(); ev.comment = c; }
-            std::string out;
-            auto err = fasterapi::sse::encode(ev, out);
-            if (err != fasterapi::sse::EncodeError::None) throw py::value_error(fasterapi::sse::describe(err));
-            return py::bytes(out);
-        },
-        py::arg("data") = py::none(), py::arg("event") = py::none(), py::arg("id") = py::none(),
-        py::arg("retry") = py::none(), py::arg("comment") = py::none(),
-        "Encode one text/event-stream event; ValueError names the field that would inject lines.");
 }

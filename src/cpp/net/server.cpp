@@ -596,15 +596,7 @@ void Server::close_conn(Connection* c, uint16_t code, std::string_view reason, b
     epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
     ::close(c->fd);
     c->fd = -1;
-    if (c->topics) {
-        for (const auto& t : *c->topics) {
-            auto it = topics_.find(t);
-            if (it != topics_.end()) {
-                it->second.erase(c);
-                if (it->second.empty()) topics_.erase(it);
-            }
-        }
-    }
+    drop_topics(c);
     conns_.erase(c->id);
     dead_.push_back(c);
     stats_.closed++;
@@ -617,6 +609,18 @@ void Server::close_conn(Connection* c, uint16_t code, std::string_view reason, b
         timerfd_settime(timer_fd_, 0, &its, nullptr);
         timer_armed_ = false;
     }
+}
+
+void Server::drop_topics(Connection* c) {
+    if (!c->topics) return;
+    for (const auto& t : *c->topics) {
+        auto it = topics_.find(t);
+        if (it != topics_.end()) {
+            it->second.erase(c);
+            if (it->second.empty()) topics_.erase(it);
+        }
+    }
+    c->topics.reset();
 }
 
 void Server::close_connection(uint64_t id) {
@@ -853,8 +857,9 @@ bool Server::sse_start(uint64_t id, int route, const HeaderList& headers) {
                     {"X-Accel-Buffering", "no"}};
     for (const auto& x : headers) h.push_back(x);
     c->sse_chunked = c->http11;  // HTTP/1.0: close-delimited body
+    if (!c->sse_chunked) c->keep_alive = false;
     std::string head;
-    http::append_response_head(head, 200, h, std::nullopt, c->sse_chunked, c->sse_chunked);
+    http::append_response_head(head, 200, h, std::nullopt, c->sse_chunked && c->keep_alive, c->sse_chunked);
     c->awaiting_response = false;
     c->kind = ConnKind::Sse;
     c->sse_route = route;
@@ -883,6 +888,19 @@ bool Server::sse_end(uint64_t id) {
     Connection* c = find(id);
     if (!c || c->kind != ConnKind::Sse) return false;
     c->notify_close = false;
+    drop_topics(c);
+    if (c->sse_chunked && c->keep_alive && !shutting_down_) {
+        // A finished chunked stream leaves a reusable keep-alive connection.
+        std::string last;
+        http::append_last_chunk(last);
+        c->kind = ConnKind::Http;
+        c->sse_route = -1;
+        c->deadline_ms = now_ms_ + cfg_.keepalive_timeout_ms;
+        arm_timer();
+        if (!write_out(c, last)) return true;
+        resume_http(c);
+        return true;
+    }
     if (c->sse_chunked) {
         std::string last;
         http::append_last_chunk(last);

@@ -170,6 +170,7 @@ class Server {
     void send_ws_frame(Connection* c, int opcode, std::string_view payload, bool compress_ok);
     void start_ws_close(Connection* c, uint16_t code, std::string_view reason);
     void finish_fail(Connection* c);
+    void drop_topics(Connection* c);
     void arm_timer();
     void reap();
     void resume_http(Connection* c);
