@@ -2,6 +2,8 @@
 // without permessage-deflate.
 //
 // Input: [config byte] [split seed byte] [wire bytes...]
+//   split seed bit 7: payloads are given unmasked (the harness masks them with each
+//                     frame's key), which lets the fuzzer steer payload contents
 //   config bit 0     attach an Inflater (permessage-deflate negotiated)
 //   config bit 1     the Inflater has no context takeover
 //   config bits 2-4  Inflater window bits 8 + v
@@ -37,6 +39,8 @@
 #include "ws/builder.h"
 #include "ws/close_codes.h"
 #include "ws/deflate.h"
+#include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/receiver.h"
 #include "ws/utf8.h"
 
@@ -236,9 +240,34 @@ std::vector<std::string> codes_only(std::vector<std::string> ev) {
     return ev;
 }
 
-void differential(const uint8_t* data, size_t size) {
-    const uint8_t cfg = data[0];
-    const uint32_t seed = data[1];
+// Masks the payload of every masked frame in place with its own key. With the "plain"
+// input flag the fuzzer writes payloads unmasked (so its comparison hints on close
+// codes, UTF-8 and the like land on input bytes) and this turns them into the wire form.
+void mask_frames(std::vector<uint8_t>& b) {
+    size_t pos = 0;
+    while (b.size() - pos >= 2) {
+        const size_t hdr = frame_header_size_from_byte1(b[pos + 1]);
+        if (b.size() - pos < hdr) return;
+        FrameHeader h;
+        if (parse_frame_header(b.data() + pos, b.size() - pos, h) < 0) return;
+        pos += hdr;
+        const size_t avail = static_cast<size_t>(std::min<uint64_t>(h.payload_len, b.size() - pos));
+        if (h.masked) unmask_reference(b.data() + pos, avail, h.mask);
+        pos += avail;
+    }
+}
+
+void differential(const uint8_t* in, size_t in_size) {
+    const uint8_t cfg = in[0];
+    const uint32_t seed = in[1] & 0x7F;
+    std::vector<uint8_t> buf(in, in + in_size);
+    if (in[1] & 0x80) {  // plain payloads: mask them here
+        std::vector<uint8_t> wire(buf.begin() + 2, buf.end());
+        mask_frames(wire);
+        std::copy(wire.begin(), wire.end(), buf.begin() + 2);
+    }
+    const uint8_t* data = buf.data();
+    const size_t size = buf.size();
     static const size_t kLimits[4] = {16, 1000, 65536, 1u << 20};
     Config c;
     c.deflate = cfg & 1;

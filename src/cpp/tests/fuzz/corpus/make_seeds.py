@@ -21,7 +21,7 @@ def write(target, name, data):
         f.write(data)
 
 
-def frame(op, payload, fin=True, rsv1=False, masked=True, mask=MASK):
+def frame(op, payload, fin=True, rsv1=False, masked=True, mask=MASK, plain=False):
     b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | op
     n = len(payload)
     if n < 126:
@@ -30,8 +30,8 @@ def frame(op, payload, fin=True, rsv1=False, masked=True, mask=MASK):
         hdr = bytes([b0, (0x80 if masked else 0) | 126]) + struct.pack("!H", n)
     else:
         hdr = bytes([b0, (0x80 if masked else 0) | 127]) + struct.pack("!Q", n)
-    if not masked:
-        return hdr + payload
+    if not masked or plain:
+        return hdr + (mask if masked else b"") + payload
     return hdr + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
 
 
@@ -54,6 +54,10 @@ def deflate_stream(msgs, wbits=15):
 
 def close(code, reason=b""):
     return frame(8, struct.pack("!H", code) + reason)
+
+
+def close_plain(code, reason=b""):
+    return frame(8, struct.pack("!H", code) + reason, plain=True)
 
 
 def ws_frame():
@@ -83,6 +87,16 @@ def ws_frame():
     }
     for name, wire in seeds.items():
         write("ws_frame", name, bytes([plain, 0x5a]) + wire)
+    # The same with plain payloads (split seed bit 7: the harness masks them).
+    plain_seeds = {
+        "plain_close_codes": close_plain(1000, b"bye"),
+        "plain_close_4000": close_plain(4000, "é".encode()),
+        "plain_text_utf8": frame(1, "€😀 ok".encode(), plain=True),
+        "plain_fragmented": frame(1, "€".encode()[:2], fin=False, plain=True) + frame(9, b"hi", plain=True)
+        + frame(0, "€".encode()[2:], plain=True) + close_plain(1001),
+    }
+    for name, wire in plain_seeds.items():
+        write("ws_frame", name, bytes([plain, 0x80 | 0x21]) + wire)
     # Small limit (16 bytes): a message over it.
     write("ws_frame", "over_limit", bytes([0x00, 7]) + frame(2, b"y" * 40))
     # Client side: unmasked server frames.
