@@ -966,8 +966,11 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
                 if (ro.slow_policy == SlowPolicy::Drop) {
                     stats_.slow_dropped++;
                 } else {
+                    // It is not reading, so a close frame would sit behind the backlog:
+                    // queue it for form's sake and drop the connection now (app sees 1008).
                     stats_.slow_closed++;
                     start_ws_close(c, 1008, "subscriber too slow");
+                    close_conn(c, 1008, "subscriber too slow");
                 }
                 continue;
             }
