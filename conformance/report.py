@@ -81,7 +81,7 @@ def _chart_png(target: dict) -> str | None:
     by_cat: dict[str, dict[str, int]] = target["by_category"]
     cats = list(by_cat)
     labels = [f"{c} {gate.CATEGORIES.get(c, '')}".strip() for c in cats]
-    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(11, 4.2), dpi=100)
     bottom = [0] * len(cats)
     for outcome in gate.SEVERITY:
         vals = [by_cat[c].get(outcome, 0) for c in cats]
@@ -91,7 +91,9 @@ def _chart_png(target: dict) -> str | None:
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_ylabel("cases")
     ax.set_title(f"{target['agent']}: Autobahn outcomes per category")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylim(0, max(bottom + [1]) * 1.08)
+    # Outside the axes: the tallest bars (6 UTF-8, 13 compression) would hide it.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
