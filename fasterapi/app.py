@@ -676,11 +676,13 @@ class App:
             if inspect.isawaitable(r):
                 await r
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info") -> None:
-        """Serve until SIGINT/SIGTERM; ``workers=N`` forks N processes sharing the port (SO_REUSEPORT)."""
+    def run(self, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
+            loop: str = "auto") -> None:
+        """Serve until SIGINT/SIGTERM; ``workers=N`` forks N processes sharing the port (SO_REUSEPORT).
+        ``loop``: "auto" (uvloop when installed), "uvloop" or "asyncio"; env FASTERAPI_LOOP overrides."""
         from .server import run_app
 
-        run_app(self, host, port, workers, log_level)
+        run_app(self, host, port, workers, log_level, loop)
 
 
 SSEStreamT = _SSEStream

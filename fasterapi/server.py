@@ -21,16 +21,33 @@ def _configure_logging(level: str) -> None:
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
 
 
-def _serve_one(app: "App", host: str, port: int, reuse_port: bool) -> None:
-    asyncio.run(app.serve(host, port, reuse_port=reuse_port))
+def _loop_factory(loop: str):
+    """'auto' uses uvloop when installed (a faster event loop for the Python side), else asyncio."""
+    loop = os.environ.get("FASTERAPI_LOOP", loop)
+    if loop not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"loop must be 'auto', 'uvloop' or 'asyncio', not {loop!r}")
+    if loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if loop == "uvloop":
+            raise RuntimeError("loop='uvloop' needs the uvloop package: pip install uvloop") from None
+        return None
+    return uvloop.new_event_loop
 
 
-def run_app(app: "App", host: str, port: int, workers: int, log_level: str = "info") -> None:
+def _serve_one(app: "App", host: str, port: int, reuse_port: bool, loop: str = "auto") -> None:
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        runner.run(app.serve(host, port, reuse_port=reuse_port))
+
+
+def run_app(app: "App", host: str, port: int, workers: int, log_level: str = "info", loop: str = "auto") -> None:
     _configure_logging(log_level)
     if workers < 1:
         raise ValueError("workers must be >= 1")
     if workers == 1:
-        _serve_one(app, host, port, reuse_port=False)
+        _serve_one(app, host, port, reuse_port=False, loop=loop)
         return
     if port == 0:
         raise ValueError("workers > 1 needs a fixed port (they share it with SO_REUSEPORT)")
@@ -40,7 +57,7 @@ def run_app(app: "App", host: str, port: int, workers: int, log_level: str = "in
         if pid == 0:  # worker
             code = 0
             try:
-                _serve_one(app, host, port, reuse_port=True)
+                _serve_one(app, host, port, reuse_port=True, loop=loop)
             except BaseException:  # noqa: BLE001
                 logger.exception("worker %d failed", i)
                 code = 1
