@@ -4,7 +4,7 @@
 For each target: the saved crash inputs in src/cpp/tests/fuzz/regressions/<name>/ are
 replayed first (they must no longer crash), then the target fuzzes for --seconds
 starting from a temporary copy of its committed seeds (corpus/<name>/), so runs never
-write into git. Any crash, timeout, OOM or leak is kept under
+write into git, with the dictionary dict/<name>.dict when there is one. Any crash, timeout, OOM or leak is kept under
 <build-dir>/artifacts/<name>/ and printed with the command that reproduces it; the
 exit status is then 1 (2 when there is nothing to run).
 
@@ -85,6 +85,9 @@ def fuzz(binary, name, seconds, work_corpus, seeds, artifacts, extra):
     cmd = [binary, work_corpus, "-max_total_time=%d" % seconds, "-max_len=%d" % max_len,
            "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
            "-artifact_prefix=%s/" % artifacts] + extra
+    dict_file = os.path.join(HERE, "dict", name + ".dict")
+    if os.path.isfile(dict_file):  # protocol edge values (close codes, UTF-8 edges, header names)
+        cmd.insert(2, "-dict=%s" % dict_file)
     if os.path.isdir(seeds):
         cmd.append(seeds)  # read-only second corpus: new units go to the first one only
     start = time.monotonic()
