@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 PASSING = frozenset({"OK", "INFORMATIONAL"})
 MISSING = "MISSING"
