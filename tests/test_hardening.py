@@ -24,7 +24,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import RawWebSocket, ServerProcess, Spawner, free_port, read_http_response
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>")
