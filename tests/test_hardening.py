@@ -11,6 +11,7 @@ is FASTERAPI_HARDENING_CYCLES (default 2000; the issue's 10,000 with =10000).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import select
 import signal
@@ -467,3 +468,27 @@ def test_two_workers_spread_and_survive_a_killed_sibling(spawn: Spawner) -> None
     # A worker that died on its own makes the parent exit 1 (after the other stopped cleanly).
     assert srv.wait() == 1, srv.output()[-3000:]
     assert srv.wait_for_output(r"exited with -9; 1 still running"), srv.output()[-3000:]
+
+
+# --- the hostile-input suite (conformance/hostile.py) ----------------------------------------
+
+def test_hostile_suite_passes_against_the_server(spawn: Spawner, tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from conformance import hostile
+
+    srv = spawn.app("hardening_app", "--request-timeout", "2")
+    res = hostile.run_suite(srv.url, srv.proc.pid, slow_limit=8)
+    bad = [c for c in res["cases"] if c["passed"] is not True]
+    assert not bad and res["passed"] and res["error"] is None, bad or res["error"]
+    assert res["total"] == len(hostile.ATTACKS) and res["skipped"] == 0
+    by_name = {c["name"]: c for c in res["cases"]}
+    assert by_name["ws.decompression-bomb-1gib"]["close_code"] == 1009
+    assert by_name["handshake.disallowed-origin"]["status"] == 403
+    assert all(c["rss_growth_kib"] is not None and c["fds_after"] is not None for c in res["cases"])
+    # The CLI writes the same document as JSON.
+    out = tmp_path / "hostile.json"
+    assert hostile.main(["--url", srv.url, "--pid", str(srv.proc.pid), "-k", "http.bare-lf",
+                         "--json-out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["suite"] == "hostile" and doc["version"] == 1 and doc["total"] == 1
+    assert doc["cases"][0]["got"] == "status 400"
