@@ -15,6 +15,7 @@ namespace {
 constexpr uint8_t kTail[4] = {0x00, 0x00, 0xff, 0xff};  // RFC 7692 7.2.1 / 7.2.2
 
 int clamp_window(int bits) { return std::clamp(bits, 9, 15); }
+constexpr int kInflateWindowBits = 15;
 
 // Grows s so that `need` bytes fit, doubling for amortised appends but never past
 // max(need, bound): the inflate bound is what keeps a decompression bomb from
@@ -75,8 +76,9 @@ bool Inflater::ensure_stream() noexcept {
     if (zs_) return true;
     std::unique_ptr<z_stream> zs(new (std::nothrow) z_stream{});
     if (!zs) return false;
-    // Negative windowBits: raw deflate, no zlib header (RFC 7692 7.2.2).
-    if (inflateInit2(zs.get(), -window_bits_) != Z_OK) return false;
+    // Negative windowBits: raw deflate, no zlib header (RFC 7692 7.2.2). Always 15, see
+    // the header: verdicts must not depend on how the message was split.
+    if (inflateInit2(zs.get(), -kInflateWindowBits) != Z_OK) return false;
     zs_ = std::move(zs);
     return true;
 }
@@ -170,7 +172,7 @@ InflateStatus Inflater::finish(std::string& out, size_t max_total) {
     } else if (stream_ended_) {
         // A finished deflate stream cannot be continued, but with context takeover the
         // peer's next message may still refer to this window: carry it into a new stream.
-        std::string window(size_t{1} << window_bits_, '\0');
+        std::string window(size_t{1} << kInflateWindowBits, '\0');
         uInt n = 0;
         z_stream& z = *zs_;
         inflateGetDictionary(&z, reinterpret_cast<Bytef*>(window.data()), &n);

@@ -21,9 +21,10 @@ enum class InflateStatus { Ok, TooLarge, Corrupt };
 // receives a compressed message costs only sizeof(Inflater).
 class Inflater {
 public:
-    // window_bits: the agreed client_max_window_bits (8..15). Values below 9 are
-    // raised to 9: zlib >= 1.2.9 peers asked for 8 really compress with a 512-byte
-    // window, and a larger inflate window is always safe.
+    // window_bits: the agreed client_max_window_bits (8..15), kept for reporting.
+    // We always inflate with a 32 KiB window: a larger window accepts every stream a
+    // smaller one does, and zlib's "distance too far back" check with a small window
+    // depends on how the input was split, so one message could pass or fail by chunking.
     explicit Inflater(int window_bits = 15, bool no_context_takeover = false);
     ~Inflater();
     Inflater(Inflater&&) noexcept;
