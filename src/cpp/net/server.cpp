@@ -643,6 +643,8 @@ bool Server::respond(uint64_t id, int status, const HeaderList& headers, std::st
                                    ? std::optional<uint64_t>{}
                                    : std::optional<uint64_t>{body.size()},
                                keep);
+    // HTTP/1.0 closes by default: a kept connection must say so (RFC 9112 9.3).
+    if (keep && !c->http11) head.insert(head.size() - 2, "Connection: keep-alive\r\n");
     c->awaiting_response = false;
     c->notify_close = false;
     bool no_body = head_only || c->head_request || status == 204 || status == 304 || status < 200;
@@ -690,7 +692,7 @@ HandshakeInfo Server::ws_prepare(uint64_t id, int route) {
     info.offered_subprotocols = hs.offered_subprotocols;
     if (hs.status != 101) {
         std::string out;
-        ws::write_refusal_response(out, hs.status, hs.reason);
+        ws::write_refusal_response(out, hs.status, hs.reason, http::http_date());
         c->awaiting_response = false;
         c->notify_close = false;
         c->close_after_flush = true;
@@ -742,7 +744,7 @@ bool Server::ws_reject(uint64_t id, int status, std::string_view reason) {
     Connection* c = find(id);
     if (!c || c->kind != ConnKind::WsPending) return false;
     std::string out;
-    ws::write_refusal_response(out, status, reason);
+    ws::write_refusal_response(out, status, reason, http::http_date());
     c->notify_close = false;
     c->close_after_flush = true;
     c->kind = ConnKind::Http;

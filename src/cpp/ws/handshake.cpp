@@ -201,13 +201,14 @@ void write_accept_response(std::string& out, const HandshakeResult& r, std::stri
     out.append("\r\n");
 }
 
-void write_refusal_response(std::string& out, int status, std::string_view reason) {
+void write_refusal_response(std::string& out, int status, std::string_view reason, std::string_view date) {
     if (status < 100 || status > 999) status = 400;
     std::string body(reason);
     for (char& c : body)
         if (c == '\r' || c == '\n' || c == '\0') c = ' ';
     body.push_back('\n');
     out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reason_phrase(status)).append("\r\n");
+    if (!date.empty()) out.append("Date: ").append(date).append("\r\n");
     out.append("Content-Type: text/plain; charset=utf-8\r\n");
     out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
     out.append("Connection: close\r\n");

@@ -61,6 +61,8 @@ void write_accept_response(std::string& out, const HandshakeResult& r, std::stri
 // Refusal: status line + Content-Type text/plain + Content-Length + Connection: close
 // + body reason. 426 adds "Sec-WebSocket-Version: 13" and "Upgrade: websocket"
 // (RFC 9110 15.5.22); 405 adds "Allow: GET". CR/LF in reason are replaced by spaces.
-void write_refusal_response(std::string& out, int status, std::string_view reason);
+// A non-empty date (an IMF-fixdate) adds the Date header an origin server must send.
+void write_refusal_response(std::string& out, int status, std::string_view reason,
+                            std::string_view date = {});
 
 }  // namespace fasterapi::ws
