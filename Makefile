@@ -62,7 +62,7 @@ pytest: install
 test: cpp-tests pytest
 
 test-asan: deps venv
-	$(CMAKE) -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFASTERAPI_SANITIZE=ON -DFASTERAPI_BUILD_TESTS=ON -DFASTERAPI_BUILD_TOOLS=OFF
+	$(CMAKE) -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFASTERAPI_SANITIZE=ON -DFASTERAPI_BUILD_TESTS=ON -DFASTERAPI_BUILD_TOOLS=ON
 	$(CMAKE) --build build/asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(VENV)/bin/ctest --test-dir build/asan --output-on-failure -j $(JOBS)
