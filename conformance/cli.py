@@ -14,6 +14,7 @@ Each command exits 0 only when its gate passes. `<command> --help` for options.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import shlex
 import socket
@@ -191,6 +192,11 @@ def default_targets(host: str) -> list[dict]:
          "argv": [str(bindir / "fasterapi-echo"), "--host", host, "--port", "{port}"]},
         {"name": "fasterapi-app", "kind": "http+sse", "path": "/sse/conformance",
          "argv": [py, "examples/conformance_app.py", "--host", host, "--port", "{port}"]},
+        # The hostile-input suite needs the hardening routes and a short request timeout
+        # (slowloris attacks must be cut well inside the suite's slow limit).
+        {"name": "fasterapi-hardening", "kind": "hostile", "path": "/",
+         "argv": [py, "tests/apps/hardening_app.py", "--host", host, "--port", "{port}",
+                  "--request-timeout", "2"]},
     ]
 
 
@@ -199,7 +205,7 @@ def _error_suite(url: str, error: str) -> dict:
 
 
 def cmd_all(argv: list[str]) -> int:
-    from conformance import autobahn, http_suite, provision, report, sse_suite
+    from conformance import autobahn, hostile, http_suite, provision, report, sse_suite
 
     p = argparse.ArgumentParser(prog="python -m conformance all",
                                 description="Start the FasterAPI targets, run Autobahn (every case) on each "
@@ -212,14 +218,17 @@ def cmd_all(argv: list[str]) -> int:
     p.add_argument("--ws-python", help="override: argv of the Python-handler WS server ({port} is replaced)")
     p.add_argument("--ws-native", help="override: argv of the native echo server ({port} is replaced)")
     p.add_argument("--app", help="override: argv of the HTTP/SSE conformance app ({port} is replaced)")
+    p.add_argument("--hardening-app", help="override: argv of the hostile-suite app ({port} is replaced)")
     p.add_argument("--stall-timeout", type=float, default=600.0)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="targets run side by side (default: one per CPU core)")
     a = p.parse_args(argv)
     allow = _load_allowlist(a.allowlist)
     if allow is None:
         return 2
     report_dir = Path(a.report_dir)
     targets = default_targets(a.host)
-    for t, override in zip(targets, (a.ws_python, a.ws_native, a.app)):
+    for t, override in zip(targets, (a.ws_python, a.ws_native, a.app, a.hardening_app)):
         if override:
             t["argv"] = shlex.split(override)
     only = set(autobahn.split_patterns(a.only))
@@ -234,10 +243,10 @@ def cmd_all(argv: list[str]) -> int:
         except provision.ProvisionError as e:
             print(f"provisioning wstest failed: {e}", file=sys.stderr, flush=True)
             return 2
-    ws_results: list[dict] = []
-    http_res = sse_res = None
     cases = autobahn.split_patterns(a.cases)
-    for t in targets:
+
+    def run_one(t: dict) -> dict:
+        """One target from start to stop: its WS result, or its HTTP and SSE results."""
         port = free_port()
         server = Server(t["name"], [s.replace("{port}", str(port)) for s in t["argv"]],
                         report_dir / "logs" / f"{t['name']}.log")
@@ -247,28 +256,40 @@ def cmd_all(argv: list[str]) -> int:
                 url = f"ws://{a.host}:{port}{t['path']}"
                 if why:
                     print(f"[all] {t['name']} did not start: {why}", flush=True)
-                    ws_results.append({"agent": t["name"], "url": url, "passed": False,
-                                       "error": f"server did not start: {why}", "returncode": None,
-                                       "wall_seconds": 0, "total": 0, "counts": {}, "by_category": {},
-                                       "suite_report": "", "not_ok": [], "failures": [], "allowed": [],
-                                       "stale_allow": []})
-                    continue
+                    return {"ws": {"agent": t["name"], "url": url, "passed": False,
+                                   "error": f"server did not start: {why}", "returncode": None,
+                                   "wall_seconds": 0, "total": 0, "counts": {}, "by_category": {},
+                                   "suite_report": "", "not_ok": [], "failures": [], "allowed": [],
+                                   "stale_allow": []}}
                 assert w is not None
                 run = autobahn.run_target(w, url, t["name"], report_dir / "autobahn" / t["name"], cases,
                                           None, allow, stall_timeout=a.stall_timeout)
-                ws_results.append(autobahn.target_to_dict(run, report_dir))
-            else:
-                base = f"http://{a.host}:{port}"
+                return {"ws": autobahn.target_to_dict(run, report_dir)}
+            base = f"http://{a.host}:{port}"
+            if t["kind"] == "hostile":
                 if why:
                     print(f"[all] {t['name']} did not start: {why}", flush=True)
-                    http_res = _error_suite(base, f"server did not start: {why}")
-                    sse_res = _error_suite(base + t["path"], f"server did not start: {why}")
-                    continue
-                http_res = http_suite.run_suite(base, progress=True)
-                sse_res = sse_suite.run_suite(base + t["path"], progress=True)
+                    return {"hostile": _error_suite(base, f"server did not start: {why}")}
+                return {"hostile": hostile.run_suite(base, server.proc.pid if server.proc else None,
+                                                     slow_limit=8, progress=True)}
+            if why:
+                print(f"[all] {t['name']} did not start: {why}", flush=True)
+                return {"http": _error_suite(base, f"server did not start: {why}"),
+                        "sse": _error_suite(base + t["path"], f"server did not start: {why}")}
+            return {"http": http_suite.run_suite(base, progress=True),
+                    "sse": sse_suite.run_suite(base + t["path"], progress=True)}
         finally:
             server.stop()
-    summary = report.build_summary(ws_results, http=http_res, sse=sse_res, argv=_argv(),
+
+    # wstest is one single-threaded Python 2 process per target: running the targets side
+    # by side (one per core by default) roughly divides the wall time by the job count.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        results = list(pool.map(run_one, targets))
+    ws_results = [r["ws"] for r in results if "ws" in r]
+    http_res = next((r["http"] for r in results if "http" in r), None)
+    sse_res = next((r["sse"] for r in results if "sse" in r), None)
+    hostile_res = next((r["hostile"] for r in results if "hostile" in r), None)
+    summary = report.build_summary(ws_results, http=http_res, sse=sse_res, hostile=hostile_res, argv=_argv(),
                                    wstest_version=wstest_version)
     index = report.write_report(report_dir, summary)
     report.print_summary(summary)
@@ -276,7 +297,12 @@ def cmd_all(argv: list[str]) -> int:
     return 0 if summary["passed"] else 1
 
 
-COMMANDS = {"run": cmd_run, "http": cmd_http, "sse": cmd_sse, "all": cmd_all}
+def cmd_hostile(argv: list[str]) -> int:
+    from conformance import hostile
+    return hostile.main(argv)
+
+
+COMMANDS = {"run": cmd_run, "http": cmd_http, "sse": cmd_sse, "hostile": cmd_hostile, "all": cmd_all}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,9 +52,10 @@ def versions(wstest_version: str | None = None) -> dict[str, str]:
 
 
 def build_summary(autobahn: list[dict], http: dict | None = None, sse: dict | None = None,
-                  argv: list[str] | None = None, wstest_version: str | None = None) -> dict:
+                  argv: list[str] | None = None, wstest_version: str | None = None,
+                  hostile: dict | None = None) -> dict:
     parts = [t["passed"] for t in autobahn]
-    parts += [s["passed"] for s in (http, sse) if s is not None]
+    parts += [s["passed"] for s in (http, sse, hostile) if s is not None]
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(argv if argv is not None else [sys.executable, "-m", "conformance", *sys.argv[1:]]),
@@ -65,6 +66,7 @@ def build_summary(autobahn: list[dict], http: dict | None = None, sse: dict | No
         "autobahn": autobahn,
         "http": http,
         "sse": sse,
+        "hostile": hostile,
     }
 
 
@@ -102,6 +104,35 @@ def _chart_png(target: dict) -> str | None:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _hostile_chart(s: dict | None) -> str:
+    """Server RSS growth per attack (the bound each attack must stay under), as an <img>."""
+    if not s or not s.get("cases"):
+        return ""
+    try:
+        import matplotlib
+    except ImportError:
+        return ""
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = s["cases"]
+    names = [c["name"] for c in cases]
+    growth = [(c.get("rss_growth_kib") or 0) / 1024 for c in cases]
+    colors = [COLORS.get("OK") if c["passed"] else "#999" if c["passed"] is None else COLORS.get("FAILED")
+              for c in cases]
+    fig, ax = plt.subplots(figsize=(11, max(3.0, 0.22 * len(cases) + 1)), dpi=100)
+    ax.barh(names, growth, color=colors)
+    ax.invert_yaxis()
+    ax.set_xlabel("server RSS growth during the attack (MiB); green pass, red fail, grey skipped")
+    ax.set_title("Hostile input: memory per attack")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return f'<img alt="RSS growth per attack" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">'
 
 
 def _e(x: object) -> str:
@@ -147,7 +178,7 @@ def _autobahn_section(t: dict) -> str:
     return "\n".join(out)
 
 
-def _suite_section(title: str, s: dict | None) -> str:
+def _suite_section(title: str, s: dict | None, picture: str = "") -> str:
     if s is None:
         return ""
     out = [f'<h2>{_e(title)} {_badge(s["passed"])}</h2>',
@@ -155,9 +186,12 @@ def _suite_section(title: str, s: dict | None) -> str:
            f'{s.get("wall_seconds", "?")} s</p>']
     if s.get("error"):
         out.append(f'<p class="fail">Run error: <code>{_e(s["error"])}</code></p>')
+    if picture:
+        out.append(picture)
     out.append("<table><tr><th>check</th><th>result</th><th>expected</th><th>got</th><th>rule</th></tr>")
     for c in s["cases"]:
-        res = '<span class="pass">pass</span>' if c["passed"] else '<span class="fail">fail</span>'
+        res = ('<span class="pass">pass</span>' if c["passed"] else
+               "skipped" if c["passed"] is None else '<span class="fail">fail</span>')
         out.append(f'<tr><td>{_e(c["name"])}</td><td>{res}</td><td>{_e(c.get("expected"))}</td>'
                    f'<td>{_e(c.get("got"))}</td><td class="desc">{_e(c.get("why"))}</td></tr>')
     out.append("</table>")
@@ -183,7 +217,7 @@ def render_html(summary: dict) -> str:
         f'<tr><td>Autobahn: {_e(t["agent"])}</td><td>{_badge(t["passed"])}</td>'
         f'<td>{t["total"]} cases, {len(t["failures"])} failing, {len(t["allowed"])} allowlisted</td></tr>'
         for t in targets)
-    for title, key in (("HTTP/1.1 edge cases", "http"), ("SSE", "sse")):
+    for title, key in (("HTTP/1.1 edge cases", "http"), ("SSE", "sse"), ("Hostile input", "hostile")):
         s = summary.get(key)
         if s is not None:
             overview += (f'<tr><td>{title}</td><td>{_badge(s["passed"])}</td>'
@@ -199,6 +233,8 @@ def render_html(summary: dict) -> str:
         *(_autobahn_section(t) for t in targets),
         _suite_section("HTTP/1.1 edge cases", summary.get("http")),
         _suite_section("SSE (WHATWG EventSource parsing)", summary.get("sse")),
+        _suite_section("Hostile input (limits, slow and vanishing peers, bombs)", summary.get("hostile"),
+                       _hostile_chart(summary.get("hostile"))),
         f"<h2>Versions</h2><table>{rows}</table>",
         "</body></html>",
     ]
@@ -228,7 +264,7 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
             print(f"   allowed {a['case']}: {a['reason']}", file=out)
         for e in t.get("stale_allow", []):
             print(f"   stale allowlist entry {e['case']}: the case passes now", file=out)
-    for title, key in (("HTTP/1.1", "http"), ("SSE", "sse")):
+    for title, key in (("HTTP/1.1", "http"), ("SSE", "sse"), ("Hostile input", "hostile")):
         s = summary.get(key)
         if s is None:
             continue
@@ -237,6 +273,6 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
         if s.get("error"):
             print(f"   error: {s['error']}", file=out)
         for c in s["cases"]:
-            if not c["passed"]:
+            if c["passed"] is False:
                 print(f"   FAIL {c['name']}: expected {c.get('expected')}, got {c.get('got')}", file=out)
     print(f"== conformance gate: {'PASS' if summary['passed'] else 'FAIL'}", file=out, flush=True)
