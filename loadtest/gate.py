@@ -90,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     generator = runner.Generator.find(args.generator)
     print(f"gate: {scen.title}; {rounds} rounds x {duration:g}s; generator {generator.version}", flush=True)
     if not generator.native:
-        print("gate: WARNING fasterapi-loadgen not found, using the Python fallback generator", flush=True)
+        # A Python client saturates before the servers do: every ratio would come out near
+        # 1 and the gate would prove nothing. Only an explicit --generator pygen may use it.
+        if args.generator != "pygen":
+            print("gate: FAIL fasterapi-loadgen not found (make install puts it in .venv/bin); "
+                  "pass --generator pygen to try the gate with the Python generator anyway", flush=True)
+            return 2
+        print("gate: WARNING using the Python fallback generator: ratios are client-bound", flush=True)
     reasons = {t.name: t.reason for t in targets if not t.available}
     servers = {}
     try:
