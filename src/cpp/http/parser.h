@@ -79,6 +79,14 @@ inline bool is_target_char(unsigned char c) noexcept { return detail::kChars[c] 
 inline bool is_field_vchar(unsigned char c) noexcept { return detail::kChars[c] & detail::kFieldVchar; }
 inline bool is_host_char(unsigned char c) noexcept { return detail::kChars[c] & detail::kHost; }
 
+// token = 1*tchar (RFC 9110 5.6.2)
+inline bool is_token(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!is_tchar(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
 inline std::string_view trim_ows(std::string_view v) noexcept {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);

@@ -9,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "http/parser.h"
+#include "http/request.h"
+
 namespace fasterapi::ws {
 namespace {
 
@@ -291,34 +294,9 @@ void Deflater::compress(std::string_view in, std::string& out) {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_tchar(static_cast<unsigned char>(c))) return false;
-    return true;
-}
-
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-        if (x != y) return false;
-    }
-    return true;
-}
+using http::is_tchar;
+using http::is_token;
+constexpr auto ieq = http::iequals;
 
 struct Param {
     std::string_view name;

@@ -4,36 +4,17 @@
 
 #include <stdexcept>
 
+#include "http/parser.h"
 #include "ws/base64.h"
 
 namespace fasterapi::ws {
 namespace {
 
+using http::is_tchar;
+using http::is_token;
+using http::trim_ows;
+
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-bool is_tchar(unsigned char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-        case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_tchar(static_cast<unsigned char>(c))) return false;
-    return true;
-}
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 // Calls f(element) for each non-empty element of a #list (RFC 9110 5.6.1), OWS trimmed.
 template <class F>

@@ -7,6 +7,9 @@
 
 #include <stdexcept>
 
+#include "http/parser.h"
+#include "http/request.h"
+
 namespace fasterapi::loadgen {
 
 uint32_t MaskSource::next() {
@@ -75,14 +78,9 @@ std::string ws_accept(std::string_view key) {
 }
 
 namespace {
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+
+using http::iequals;
+constexpr auto trim = http::trim_ows;
 bool parse_bits(std::string_view v, int& out) {
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     if (v.empty() || v.size() > 2) return false;
