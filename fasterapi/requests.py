@@ -75,7 +75,30 @@ class QueryParams(Mapping[str, str]):
         return f"QueryParams({self._items!r})"
 
 
-class Request:
+class RequestFacts:
+    """Lazily parsed ``headers`` and ``query_params`` (shared by Request and WebSocket);
+    subclasses hold ``_raw_headers``, ``raw_query``, ``_headers`` and ``_query``."""
+
+    __slots__ = ()
+    _raw_headers: list[tuple[str, str]]
+    raw_query: str
+    _headers: Headers | None
+    _query: QueryParams | None
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self._raw_headers)
+        return self._headers
+
+    @property
+    def query_params(self) -> QueryParams:
+        if self._query is None:
+            self._query = QueryParams(self.raw_query)
+        return self._query
+
+
+class Request(RequestFacts):
     __slots__ = ("method", "path", "raw_query", "_raw_headers", "body", "client", "path_params",
                  "http_version", "_headers", "_query", "app")
 
@@ -92,18 +115,6 @@ class Request:
         self._headers: Headers | None = None
         self._query: QueryParams | None = None
         self.app = app
-
-    @property
-    def headers(self) -> Headers:
-        if self._headers is None:
-            self._headers = Headers(self._raw_headers)
-        return self._headers
-
-    @property
-    def query_params(self) -> QueryParams:
-        if self._query is None:
-            self._query = QueryParams(self.raw_query)
-        return self._query
 
     @property
     def last_event_id(self) -> str | None:

@@ -13,7 +13,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from .requests import Headers, QueryParams
+from .requests import Headers, QueryParams, RequestFacts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import App
@@ -42,7 +42,7 @@ DONE = _Done()
 CONNECTING, CONNECTED, CLOSED = 0, 1, 2
 
 
-class WebSocket:
+class WebSocket(RequestFacts):
     __slots__ = ("_app", "_srv", "conn", "path", "raw_query", "_raw_headers", "path_params", "client",
                  "subprotocol", "offered_subprotocols", "_default_subprotocol", "state", "_queue", "_waiter",
                  "_drain", "close_code", "close_reason", "_headers", "_query", "handler", "_max_queue",
@@ -73,19 +73,7 @@ class WebSocket:
         self.handler: Any = None
         self._max_queue = max_queue
 
-    # --- request facts ---------------------------------------------------------
-    @property
-    def headers(self) -> Headers:
-        if self._headers is None:
-            self._headers = Headers(self._raw_headers)
-        return self._headers
-
-    @property
-    def query_params(self) -> QueryParams:
-        if self._query is None:
-            self._query = QueryParams(self.raw_query)
-        return self._query
-
+    # --- state -------------------------------------------------------------------
     @property
     def buffered_amount(self) -> int:
         """Bytes accepted by send() but not yet written to the socket."""
