@@ -61,11 +61,30 @@ pytest: install
 
 test: cpp-tests pytest
 
-test-asan: deps venv
-	$(CMAKE) -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFASTERAPI_SANITIZE=ON -DFASTERAPI_BUILD_TESTS=ON -DFASTERAPI_BUILD_TOOLS=ON
+# ASan + UBSan: the C++ tests, then the extension itself under the Python tests that drive
+# the server over real sockets and an Autobahn subset (libasan preloaded into python).
+ASAN_ENV = LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:handle_segv=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  PYTHONPATH=$(abspath build/asan/py)
+ASAN_PYTESTS ?= tests/test_ws_core.py tests/test_handshake.py tests/test_deflate.py tests/test_http_parser.py \
+  tests/test_sse_encoder.py tests/test_app_http.py tests/test_app_websocket.py tests/test_app_sse.py \
+  tests/test_app_pubsub.py tests/test_hardening.py
+ASAN_CASES ?= 1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.1.*,9.2.*,10.*,12.1.*,13.1.*
+test-asan: install
+	$(CMAKE) -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFASTERAPI_SANITIZE=ON \
+	  -DFASTERAPI_BUILD_TESTS=ON -DFASTERAPI_BUILD_TOOLS=ON -DFASTERAPI_BUILD_MODULE=ON \
+	  -DPython_EXECUTABLE=$(abspath $(VPY)) -Dpybind11_DIR=$$($(VPY) -m pybind11 --cmakedir)
 	$(CMAKE) --build build/asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(VENV)/bin/ctest --test-dir build/asan --output-on-failure -j $(JOBS)
+	mkdir -p build/asan/py/fasterapi
+	for f in fasterapi/*; do case $$f in *.so) ;; *) ln -sfn $(abspath .)/$$f build/asan/py/fasterapi/;; esac; done
+	cp build/asan/_core*.so build/asan/py/fasterapi/
+	$(ASAN_ENV) $(VPY) -c 'import fasterapi._core as c, sys; assert "build/asan" in c.__file__, c.__file__'
+	$(ASAN_ENV) $(VENV)/bin/pytest -p no:cacheprovider $(ASAN_PYTESTS)
+	$(ASAN_ENV) $(VPY) -m conformance all --only fasterapi-python,fasterapi-native,fasterapi-hardening \
+	  --cases '$(ASAN_CASES)' --ws-native "$(abspath build/asan/fasterapi-echo) --port {port}" \
+	  --report-dir reports/conformance-asan
 
 bench-core: build/cpp/build.ninja
 	$(CMAKE) --build build/cpp -j $(JOBS) --target fasterapi-bench-core
