@@ -9,15 +9,6 @@ namespace fasterapi::http {
 
 namespace {
 
-void append_uint(std::string& out, uint64_t v) {
-    char buf[20];
-    size_t n = 0;
-    do {
-        buf[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) out.push_back(buf[--n]);
-}
 
 void append_2(char* p, int v) {
     p[0] = static_cast<char>('0' + v / 10);

@@ -17,6 +17,18 @@ using HeaderPairs = std::vector<std::pair<std::string, std::string>>;
 // "HTTP/1.1 <status> <reason>\r\n". Throws std::invalid_argument unless 100 <= status <= 999.
 void append_status_line(std::string& out, int status);
 
+// Decimal digits of v (Content-Length, SSE retry); header-only so
+// the SSE encoder can use it without linking the HTTP library.
+inline void append_uint(std::string& out, uint64_t v) {
+    char buf[20];
+    size_t n = 0;
+    do {
+        buf[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) out.push_back(buf[--n]);
+}
+
 // Status line, Date (unless add_date is false or headers has one), the given
 // headers, then framing: Transfer-Encoding: chunked when chunked, else
 // Content-Length when content_length is set (neither for 1xx/204, RFC 9110

@@ -1,5 +1,7 @@
 #include "sse/encoder.h"
 
+#include "http/response.h"
+
 namespace fasterapi::sse {
 
 namespace {
@@ -45,16 +47,6 @@ size_t digits(int64_t v) noexcept {
     return n;
 }
 
-void append_int(std::string& out, int64_t v) {
-    char buf[20];
-    size_t n = 0;
-    do {
-        buf[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) out.push_back(buf[--n]);
-}
-
 }  // namespace
 
 const char* describe(EncodeError e) noexcept {
@@ -94,7 +86,7 @@ EncodeError encode(const Event& ev, std::string& out) {
     if (!ev.event.empty()) append_field(out, "event", ev.event);
     if (ev.retry_ms >= 0) {
         out.append("retry: ");
-        append_int(out, ev.retry_ms);
+        http::append_uint(out, static_cast<uint64_t>(ev.retry_ms));  // >= 0 here
         out.push_back('\n');
     }
     if (ev.has_data) for_each_line(ev.data, [&](std::string_view l) { append_field(out, "data", l); });
