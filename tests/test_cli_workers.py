@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import signal
 import socket
 
@@ -100,6 +102,41 @@ def test_sigterm_ends_sse_streams_and_stops_listening(spawn: Spawner) -> None:
     assert srv.wait() == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", srv.port), timeout=5).close()
+
+
+def test_sse_client_resumes_on_the_other_worker_after_sigterm(spawn: Spawner) -> None:
+    """One of two workers is stopped mid-stream: its SSE stream ends cleanly with every
+    yielded event delivered, and a reconnect with Last-Event-ID continues on the other
+    worker with no gap and no duplicate."""
+    port = free_port()
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", str(port), "--workers", "2"], ready_lines=2)
+    seen: list[int] = []
+    pids: list[int] = []
+    last: str | None = None
+    stopped: int | None = None
+    with httpx.Client(timeout=15) as c:
+        for _ in range(20):  # reconnects, like EventSource; bounded
+            headers = {"Last-Event-ID": last} if last else {}
+            with c.stream("GET", f"http://127.0.0.1:{port}/sse/numbered", headers=headers) as r:
+                assert r.status_code == 200
+                for line in r.iter_lines():
+                    m = re.fullmatch(r": ?pid (\d+)", line)
+                    if m:
+                        pids.append(int(m.group(1)))
+                    elif line.startswith("id: "):
+                        last = line[4:]
+                    elif line.startswith("data: "):
+                        seen.append(int(line[6:]))
+                        if stopped is None and len(seen) == 5:
+                            stopped = pids[-1]
+                            os.kill(stopped, signal.SIGTERM)
+                        if stopped is not None and pids[-1] != stopped and len(seen) >= 15:
+                            break
+            if stopped is not None and pids[-1] != stopped and len(seen) >= 15:
+                break
+    assert stopped is not None and pids[-1] != stopped, f"never resumed on another worker: pids {pids}"
+    assert seen == list(range(1, len(seen) + 1)), f"gap or duplicate across the switch: {seen}"
+    assert srv.stop() == 0
 
 
 def test_sigterm_finishes_in_flight_http_response(spawn: Spawner) -> None:

@@ -410,6 +410,18 @@ async def sse_forever(request: Request):
         record(key, {"stopped": True, "sent": n})
 
 
+@app.sse("/sse/numbered")
+async def sse_numbered(request: Request):
+    """The worker's pid as a comment, then id n / data n from after Last-Event-ID: a
+    deterministic stream any worker can resume."""
+    yield ServerSentEvent(comment=f"pid {os.getpid()}")
+    n = int(request.last_event_id or 0)
+    while True:
+        n += 1
+        yield ServerSentEvent(data=str(n), id=str(n))
+        await asyncio.sleep(0.02)
+
+
 @app.sse("/sse/last-id")
 async def sse_last_id(request: Request):
     yield {"data": request.last_event_id or "none"}
