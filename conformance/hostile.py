@@ -1,7 +1,6 @@
 """Hostile-input suite: attacks a running server over raw sockets and records what it did.
 
-    python -m conformance.hostile --url http://H:P [--pid PID] [--json-out FILE]
-    (python -m conformance hostile ... once the CLI lists it)
+    python -m conformance hostile --url http://H:P [--pid PID] [--json-out FILE]
 
 Target app (tests/apps/hardening_app.py has all of these; missing ones are skipped):
 ``GET /hello`` (health check after every attack), WebSocket echo at ``--ws-path``
