@@ -63,7 +63,8 @@ test: cpp-tests pytest
 
 # ASan + UBSan: the C++ tests, then the extension itself under the Python tests that drive
 # the server over real sockets and an Autobahn subset (libasan preloaded into python).
-ASAN_ENV = LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+# libstdc++ is preloaded too: python is C, and ASan must find __cxa_throw when it starts.
+ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:handle_segv=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   PYTHONPATH=$(abspath build/asan/py)
 ASAN_PYTESTS ?= tests/test_ws_core.py tests/test_handshake.py tests/test_deflate.py tests/test_http_parser.py \
@@ -80,7 +81,8 @@ test-asan: install
 	mkdir -p build/asan/py/fasterapi
 	for f in fasterapi/*; do case $$f in *.so) ;; *) ln -sfn $(abspath .)/$$f build/asan/py/fasterapi/;; esac; done
 	cp build/asan/_core*.so build/asan/py/fasterapi/
-	$(ASAN_ENV) $(VPY) -c 'import fasterapi._core as c, sys; assert "build/asan" in c.__file__, c.__file__'
+	@# From / so ./fasterapi (the release _core) cannot shadow the ASan build.
+	cd / && $(ASAN_ENV) $(abspath $(VPY)) -c 'import fasterapi._core as c; assert "build/asan" in c.__file__, c.__file__'
 	$(ASAN_ENV) $(VENV)/bin/pytest -p no:cacheprovider $(ASAN_PYTESTS)
 	$(ASAN_ENV) $(VPY) -m conformance all --only fasterapi-python,fasterapi-native,fasterapi-hardening \
 	  --cases '$(ASAN_CASES)' --ws-native "$(abspath build/asan/fasterapi-echo) --port {port}" \
