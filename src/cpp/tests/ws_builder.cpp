@@ -119,6 +119,10 @@ TEST(WsBuilder, CloseFrames) {
     out.clear();
     append_close(out, close_code::NoStatus, "ignored");
     EXPECT_EQ(unhex("88 00"), out);
+    out.clear();
+    // A default string_view has a null data(): found by UBSan under the Python tests.
+    append_close(out, close_code::Normal, std::string_view{});
+    EXPECT_EQ(unhex("88 02 03 e8"), out);
 }
 
 TEST(WsBuilder, CloseReasonTruncatedOnUtf8Boundary) {

@@ -95,7 +95,8 @@ void append_close(std::string& out, uint16_t code, std::string_view reason, bool
     char payload[125];
     payload[0] = static_cast<char>(code >> 8);
     payload[1] = static_cast<char>(code & 0xFF);
-    std::memcpy(payload + 2, reason.data(), reason.size());
+    // An empty reason may have a null data(): memcpy(…, nullptr, 0) is still UB.
+    if (!reason.empty()) std::memcpy(payload + 2, reason.data(), reason.size());
     append_one(out, Opcode::Close, std::string_view(payload, 2 + reason.size()), true, false, masked);
 }
 
