@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
 from . import _core
-from .requests import HTTPException, JSONResponse, Request, Response
+from .requests import HTTPException, JSONResponse, Request, Response, compact_json
 from .routing import PathTemplate
 from .sse import ReplayBuffer, encode_event, to_event
 from .websocket import CLOSED, CONNECTED, CONNECTING, WebSocket, WebSocketDisconnect  # noqa: F401
@@ -123,7 +123,7 @@ def _to_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         return 200, [("Content-Type", "text/plain; charset=utf-8")], result.encode()
     if isinstance(result, (bytes, bytearray, memoryview)):
         return 200, [("Content-Type", "application/octet-stream")], bytes(result)
-    body = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
+    body = compact_json(result).encode()
     return 200, [("Content-Type", "application/json")], body
 
 
@@ -312,7 +312,7 @@ class App:
         if self._server is None:
             raise RuntimeError("publish() needs a running server (call it from a handler or after startup)")
         if not isinstance(data, (str, bytes)):
-            data = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+            data = compact_json(data)
         sse_routes = self._sse_topics.get(topic)
         encoded = None
         if sse_routes:

@@ -7,6 +7,9 @@ import json
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl
 
+# One shared encoder: json.dumps with non-default options builds a JSONEncoder per call.
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 
 class Headers(Mapping[str, str]):
     """Case-insensitive, multi-valued, read-only header mapping."""
@@ -165,7 +168,7 @@ class JSONResponse(Response):
 
     def __init__(self, content: Any, status_code: int = 200,
                  headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
-        super().__init__(json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode(),
+        super().__init__(compact_json(content).encode(),
                          status_code, headers)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _core
+from .requests import compact_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +26,7 @@ def _data_text(data: Any) -> str | None:
         return data
     if isinstance(data, bytes):
         return data.decode()
-    import json
-
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(data)
 
 
 def encode_event(data: Any = None, event: str | None = None, id: str | int | None = None,

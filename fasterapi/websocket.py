@@ -13,7 +13,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from .requests import Headers, QueryParams, RequestFacts
+from .requests import Headers, QueryParams, RequestFacts, compact_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import App
@@ -225,7 +225,7 @@ class WebSocket(RequestFacts):
         return self.send(bytes(data))
 
     def send_json(self, data: Any) -> Any:
-        return self.send(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+        return self.send(compact_json(data))
 
     def _drained(self) -> None:
         d = self._drain
