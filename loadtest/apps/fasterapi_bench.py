@@ -56,7 +56,8 @@ def make_app(handler: str):
     app.add_websocket_route("/broadcast", Broadcast)
 
     if handler == "callback":
-        app.add_websocket_route("/", Echo)
+        # Same route options as the async echo: the deflate scenarios must compress here too.
+        app.add_websocket_route("/", Echo, compression=True, max_message_size=1 << 24)
     else:
         @app.websocket("/", compression=True, max_message_size=1 << 24)
         async def echo(ws):
