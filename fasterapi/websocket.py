@@ -82,7 +82,7 @@ class WebSocket(RequestFacts):
         self._default_subprotocol = default_subprotocol
         self.subprotocol: str | None = None
         self.state = CONNECTING
-        self._queue: deque[Any] = deque()
+        self._queue: deque[Any] | None = None  # made on first use: an empty deque is ~600 B per connection
         self._waiter: asyncio.Future | None = None
         self._waiter_ends_iteration = False
         self._drain: asyncio.Future | None = None
@@ -130,13 +130,16 @@ class WebSocket(RequestFacts):
             if not w.done():
                 w.set_result(message)
                 return
-        if len(self._queue) >= self._max_queue:
+        q = self._queue
+        if q is None:
+            q = self._queue = deque()
+        if len(q) >= self._max_queue:
             # The handler is not reading: bounded memory beats unbounded queuing.
             self._srv.ws_close(self.conn, 1008, "receive queue full")
             self._app._forget(self.conn)
             self._closed(1008, "receive queue full")
             return
-        self._queue.append(message)
+        q.append(message)
 
     def _closed(self, code: int, reason: str) -> None:
         self.state = CLOSED
