@@ -37,6 +37,16 @@ def pick_target() -> runner.Target:
     return targets["aiohttp"]
 
 
+def _brief(row: dict) -> str:
+    """'name 123.4 req/s p50 567 µs', leaving out what the row does not have."""
+    parts = [row["name"]]
+    if row["req/s"]:
+        parts.append(f"{row['req/s']} req/s")
+    if row["our p50 µs"]:
+        parts.append(f"p50 {row['our p50 µs']} µs")
+    return " ".join(parts)
+
+
 def read_stats(csv_path: Path) -> list[dict]:
     if not csv_path.exists():
         return []
@@ -143,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"user": user, "name": name, "type": kind, "requests": h["count"], "failures": "",
                                  "req/s": "", "locust p50 ms": "", "locust p99 ms": "", "our p50 µs": f"{h['p50']:.0f}",
                                  "our p99 µs": f"{h['p99']:.0f}", "our p99.9 µs": f"{h['p999']:.0f}"})
-            print(f"locust_run: {user}: " + "; ".join(f"{r['name']} {r['req/s']} req/s p50 {r['our p50 µs']} µs"
-                                                      for r in rows if r["user"] == user), flush=True)
+            print(f"locust_run: {user}: " + "; ".join(_brief(r) for r in rows if r["user"] == user), flush=True)
     summary = {"description": f"Locust {args.duration} per user class against {target.label}, Locust on CPU 1, "
                               f"server on CPU 1's sibling CPU 0. 'our' columns: microsecond histograms kept by the "
                               f"locustfile; Locust's own columns are rounded to milliseconds.",
