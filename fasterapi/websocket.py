@@ -58,14 +58,19 @@ class _Ready:
     def __next__(self):
         raise StopIteration(self.value)
 
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
 CONNECTING, CONNECTED, CLOSED = 0, 1, 2
 
 
 class WebSocket(RequestFacts):
     __slots__ = ("_app", "_srv", "conn", "path", "raw_query", "_raw_headers", "path_params", "client",
                  "subprotocol", "offered_subprotocols", "_default_subprotocol", "state", "_queue", "_waiter",
-                 "_waiter_ends_iteration", "_drain", "close_code", "close_reason", "_headers", "_query", "handler", "_max_queue",
-                 "__weakref__")
+                 "_waiter_ends_iteration", "_drain", "close_code", "close_reason", "_headers", "_query",
+                 "handler", "_max_queue", "__weakref__")
 
     def __init__(self, app: "App", conn: int, path: str, query: str, headers: list[tuple[str, str]],
                  path_params: dict[str, Any], client: str, offered: list[str], default_subprotocol: str,
@@ -157,18 +162,24 @@ class WebSocket(RequestFacts):
             self._drain = None
             d.set_result(None)
 
-    async def receive(self) -> str | bytes:
-        """Next message: ``str`` for text, ``bytes`` for binary. Raises WebSocketDisconnect."""
+    def _next(self, ends_iteration: bool) -> Any:
+        """An awaitable for the next message: the queued one at once, else a future that
+        _deliver resolves. Once closed: WebSocketDisconnect, or the end of ``async for``."""
         if self._queue:
-            return self._queue.popleft()
+            return _Ready(self._queue.popleft())
         if self.state == CLOSED:
-            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+            return _raise(StopAsyncIteration() if ends_iteration
+                          else WebSocketDisconnect(self.close_code or 1006, self.close_reason))
         if self.state == CONNECTING:
             raise RuntimeError("call accept() before receive()")
         fut = asyncio.get_running_loop().create_future()
         self._waiter = fut
-        self._waiter_ends_iteration = False
-        return await fut
+        self._waiter_ends_iteration = ends_iteration
+        return fut
+
+    async def receive(self) -> str | bytes:
+        """Next message: ``str`` for text, ``bytes`` for binary. Raises WebSocketDisconnect."""
+        return await self._next(False)
 
     async def receive_text(self) -> str:
         m = await self.receive()
@@ -189,21 +200,9 @@ class WebSocket(RequestFacts):
         return self
 
     def __anext__(self) -> Any:
-        # Not a coroutine: per message this returns the queued value or the bare future
-        # (two coroutine frames fewer than awaiting receive(); the echo hot path).
-        if self._queue:
-            return _Ready(self._queue.popleft())
-        if self.state == CLOSED:
-            return self._end_iteration()
-        if self.state == CONNECTING:
-            raise RuntimeError("call accept() before receive()")
-        fut = asyncio.get_running_loop().create_future()
-        self._waiter = fut
-        self._waiter_ends_iteration = True
-        return fut
-
-    async def _end_iteration(self) -> Any:
-        raise StopAsyncIteration
+        # Not a coroutine: the queued value or the bare future, two coroutine frames
+        # fewer per message than awaiting receive() (the echo hot path).
+        return self._next(True)
 
     # --- sending -----------------------------------------------------------------
     def send(self, data: str | bytes) -> Any:

@@ -9,7 +9,6 @@ namespace fasterapi::http {
 
 namespace {
 
-
 void append_2(char* p, int v) {
     p[0] = static_cast<char>('0' + v / 10);
     p[1] = static_cast<char>('0' + v % 10);

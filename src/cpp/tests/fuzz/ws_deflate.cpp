@@ -136,12 +136,12 @@ void negotiation(const uint8_t* data, size_t size) {
 
 // zlib reference for one message: inflate data + 00 00 ff ff with unlimited output
 // (stopping one byte past the limit), "all input consumed without error" = Ok.
-InflateStatus reference_inflate(int wbits, const uint8_t* data, size_t len, size_t max_total, std::string& out) {
+InflateStatus reference_inflate(const uint8_t* data, size_t len, size_t max_total, std::string& out) {
     if (len == 0) return InflateStatus::Ok;  // empty payload: no deflate data, no tail
     std::string in(reinterpret_cast<const char*>(data), len);
     in.append("\x00\x00\xff\xff", 4);
     z_stream z{};
-    (void)wbits;  // the Inflater always uses a 32 KiB window (ws/deflate.h)
+    // The Inflater always uses a 32 KiB window, whatever was negotiated (ws/deflate.h).
     check(inflateInit2(&z, -15) == Z_OK, "inflateInit2");
     z.next_in = reinterpret_cast<Bytef*>(in.data());
     z.avail_in = static_cast<uInt>(in.size());
@@ -189,7 +189,7 @@ void inflate_arbitrary(const uint8_t* data, size_t size) {
     Lcg rng{data[0] * 31u + data[1]};
 
     std::string want;
-    const InflateStatus ref = reference_inflate(wbits, p, n, max_total, want);
+    const InflateStatus ref = reference_inflate(p, n, max_total, want);
     Inflater inf(wbits, nct);
     std::string got;
     const InflateStatus st = feed_pieces(inf, p, n, got, max_total, rng);

@@ -81,6 +81,7 @@ namespace {
 
 using http::iequals;
 constexpr auto trim = http::trim_ows;
+
 bool parse_bits(std::string_view v, int& out) {
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     if (v.empty() || v.size() > 2) return false;
