@@ -38,14 +38,24 @@ $(VPY):
 venv: $(VPY)
 	$(VPY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
 
+# Third-party requirements install with pip's build isolation (an sdist such as socketify
+# builds with its own declared build requirements, never with what this venv happens to
+# hold); only our own package builds without isolation, against the venv's scikit-build-core.
 # Rebuilds incrementally (scikit-build-core keeps build/<wheel_tag>).
+define pip_extras
+	$(VPY) scripts/requirements.py $(1) > $(VENV)/requirements-$(subst $(space),-,$(1)).txt
+	$(VPY) -m pip install -q -r $(VENV)/requirements-$(subst $(space),-,$(1)).txt
+endef
+space := $(empty) $(empty)
+
 install: deps venv
-	$(VPY) -m pip install -q --no-build-isolation ".[test]"
+	$(call pip_extras,test)
+	$(VPY) -m pip install -q --no-build-isolation --no-deps .
 	@# `python -m conformance|loadtest` run from the repo root import ./fasterapi: keep its _core in sync.
 	cp "$$($(VPY) -c 'import sysconfig,glob;print(glob.glob(sysconfig.get_paths()["platlib"]+"/fasterapi/_core*.so")[0])')" fasterapi/
 
 install-bench: install
-	$(VPY) -m pip install -q --no-build-isolation ".[test,bench]"
+	$(call pip_extras,test bench)
 
 # --- tests ------------------------------------------------------------------
 CMAKE = $(VENV)/bin/cmake
