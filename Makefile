@@ -13,7 +13,7 @@ QUICK ?=
 
 PHONY_DEV := dev
 .PHONY: all deps venv install install-bench dev cpp-tests pytest test test-asan bench-core conformance bench bench-gate \
-        loadtest fuzz fuzz-short check run clean
+        loadtest fuzz fuzz-short check reports run clean
 
 all: install
 
@@ -139,6 +139,16 @@ fuzz-short:
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
 check: test conformance bench-gate fuzz-short
+
+# The main job: every conformance suite, then the benchmark, then reports/index.html linking
+# both. The benchmark runs even when a conformance gate failed (both reports are wanted);
+# the exit status is the first failure.
+reports: install-bench
+	rc=0; \
+	$(VPY) -m conformance all --report-dir reports/conformance || rc=$$?; \
+	$(VPY) -m loadtest.bench $(if $(QUICK),--quick,) --report-dir reports/bench || { r=$$?; [ $$rc != 0 ] || rc=$$r; }; \
+	$(VPY) -m loadtest.report --index reports; \
+	echo ">> open reports/index.html"; exit $$rc
 
 run: install
 	$(VPY) examples/websocket_demo.py --port 9001

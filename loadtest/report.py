@@ -357,14 +357,31 @@ def locust_section(report_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _index_state(reports_dir: Path, sub: str) -> str:
+    """One line under a report's link: its verdict and when it was made (from its JSON)."""
+    try:
+        if sub == "conformance":
+            summary = json.loads((reports_dir / sub / "summary.json").read_text())
+            passed = bool(summary.get("passed"))
+            color = "#2e9d47" if passed else "#d43d3d"
+            return (f" <b style='color:{color}'>{'PASS' if passed else 'FAIL'}</b> "
+                    f"<span class=muted>{html.escape(str(summary.get('generated', '')))}</span>")
+        results = json.loads((reports_dir / sub / "results.json").read_text())
+        return f" <span class=muted>run {html.escape(str(results.get('run_id', '')))}" \
+               f"{' (quick)' if results.get('quick') else ''}</span>"
+    except (OSError, ValueError):
+        return ""
+
+
 def write_index(reports_dir: Path) -> Path:
     """reports/index.html: links the conformance and bench reports (whichever exist)."""
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     items = []
-    for sub, title in (("conformance", "Conformance (Autobahn, HTTP/1.1, SSE)"), ("bench", "Benchmarks")):
+    for sub, title in (("conformance", "Conformance (Autobahn, HTTP/1.1, SSE, hostile input)"),
+                       ("bench", "Benchmarks")):
         page = reports_dir / sub / "index.html"
-        state = "" if page.exists() else " <span class=muted>(not generated yet)</span>"
+        state = _index_state(reports_dir, sub) if page.exists() else " <span class=muted>(not generated yet)</span>"
         items.append(f"<li><a href='{sub}/index.html'>{html.escape(title)}</a>{state}</li>")
     out = reports_dir / "index.html"
     out.write_text(f"<!doctype html><meta charset=utf-8><title>FasterAPI reports</title><style>{CSS}</style>"
@@ -374,6 +391,9 @@ def write_index(reports_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--index"]:  # `python -m loadtest.report --index reports`: only the index page
+        print(write_index(Path(argv[1] if len(argv) > 1 else "reports")))
+        return 0
     report_dir = Path(argv[0] if argv else "reports/bench")
     results = json.loads((report_dir / "results.json").read_text())
     from loadtest.bench import load_history
