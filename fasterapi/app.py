@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
 from . import _core
+from .jsoncodec import dumps_bytes
 from .requests import HTTPException, JSONResponse, Request, Response, compact_json
 from .routing import PathTemplate
 from .sse import ReplayBuffer, encode_event, to_event
@@ -123,7 +124,7 @@ def _to_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         return 200, [("Content-Type", "text/plain; charset=utf-8")], result.encode()
     if isinstance(result, (bytes, bytearray, memoryview)):
         return 200, [("Content-Type", "application/octet-stream")], bytes(result)
-    body = compact_json(result).encode()
+    body = dumps_bytes(result)
     return 200, [("Content-Type", "application/json")], body
 
 

@@ -7,8 +7,9 @@ import json
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl
 
-# One shared encoder: json.dumps with non-default options builds a JSONEncoder per call.
-compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+from .jsoncodec import dumps_bytes, dumps_str
+
+compact_json = dumps_str  # kept for callers of the old name
 
 
 class Headers(Mapping[str, str]):
@@ -168,8 +169,7 @@ class JSONResponse(Response):
 
     def __init__(self, content: Any, status_code: int = 200,
                  headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> None:
-        super().__init__(compact_json(content).encode(),
-                         status_code, headers)
+        super().__init__(dumps_bytes(content), status_code, headers)
 
 
 class HTMLResponse(Response):
