@@ -170,13 +170,88 @@ def _median_round(scen: dict, name: str) -> dict | None:
     return rs[(len(rs) - 1) // 2]
 
 
-def ratio_figure(results: dict, colors: dict) -> str | None:
-    """Headline: each FasterAPI/native target's ratio vs each peer, per scenario (1.0 = parity)."""
+def lower_is_better(scen: dict) -> bool:
+    return scen["kind"] == "memory"
+
+
+def headline_rows(results: dict) -> list[dict]:
+    """One row per scenario: our best target against the best peer, measured in this run.
+    ``ratio`` is always "how many times better we are" (> 1 = we win): ours / peer for
+    throughput, peer / ours for memory, so the two directions never share a meaning."""
+    kinds = {t["name"]: t["kind"] for t in results["targets"]}
+    labels_all = {t["name"]: t["label"] for t in results["targets"]}
     rows = []
     for scen in results["scenarios"]:
+        med = {n: v for n, v in scen["median"].items() if v}
+        ours = {n: v for n, v in med.items() if kinds.get(n) == "fasterapi"}
+        peers = {n: v for n, v in med.items() if kinds.get(n) == "peer"}
+        if not ours or not peers:
+            continue
+        low = lower_is_better(scen)
+        pick = min if low else max
+        o = pick(ours, key=ours.get)
+        p = pick(peers, key=peers.get)
+        ratio = peers[p] / ours[o] if low else ours[o] / peers[p]
+        cpu = ((_median_round(scen, o) or {}).get("cpu") or {}).get("utilization")
+        rows.append({"scenario": scen["id"], "title": scen["title"], "unit": scen["unit"], "lower_is_better": low,
+                     "ours": o, "ours_label": labels_all.get(o, o), "ours_value": ours[o],
+                     "peer": p, "peer_label": labels_all.get(p, p), "peer_value": peers[p], "ratio": ratio,
+                     "generator_cpu": cpu, "inconclusive": bool(scen["inconclusive"].get(o))})
+    return rows
+
+
+def headline_figure(rows: list[dict]) -> str | None:
+    """The one-screen picture: a bar per scenario, "times better than the best peer", with
+    throughput and memory scenarios in separate panels (their raw directions differ)."""
+    if not rows:
+        return None
+    groups = [(False, "throughput: ours ÷ best peer (higher is better)"),
+              (True, "memory per connection: best peer ÷ ours (higher is better: we use less)")]
+    groups = [(low, title, [r for r in rows if r["lower_is_better"] == low]) for low, title in groups]
+    groups = [g for g in groups if g[2]]
+    heights = [0.34 * len(g[2]) + 0.9 for g in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, sum(heights) + 0.4), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (_low, title, rs) in zip((a[0] for a in axes), groups):
+        vals = [r["ratio"] for r in rs]
+        ax.barh(range(len(rs)), vals, color=["#2ca02c" if v >= 1 else "#d62728" for v in vals])
+        ax.axvline(1.0, color="k", lw=0.8)
+        for i, r in enumerate(rs):
+            note = " (generator-bound)" if r["inconclusive"] else ""
+            ax.text(r["ratio"], i, f" {r['ratio']:.2f}×  {r['ours_label']} vs {r['peer_label']}{note}",
+                    va="center", fontsize=7)
+        ax.set_yticks(range(len(rs)), [r["scenario"] for r in rs], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(vals + [1.0]) * 1.8)
+        ax.set_title(title, loc="left", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def headline_table(rows: list[dict]) -> str:
+    out = []
+    for r in rows:
+        cpu = r["generator_cpu"]
+        out.append([html.escape(r["scenario"]), html.escape(r["ours_label"]), _fmt(r["ours_value"], r["unit"]),
+                    html.escape(r["peer_label"]), _fmt(r["peer_value"], r["unit"]),
+                    f"<b>{r['ratio']:.2f}×</b>", html.escape(r["unit"]) + (" (lower is better)"
+                                                                          if r["lower_is_better"] else ""),
+                    f"{cpu:.2f}" if isinstance(cpu, (int, float)) else "–"])
+    return _table(["scenario", "our best", "value", "best peer", "value", "times better", "unit",
+                   "generator CPU (ours)"], out)
+
+
+def ratio_figure(results: dict, colors: dict, lower: bool) -> str | None:
+    """The full matrix: each FasterAPI/native target against each peer, per scenario (1.0 =
+    parity); one figure per direction so a memory ratio never sits on a throughput axis."""
+    kinds = {t["name"]: t["kind"] for t in results["targets"]}
+    rows = []
+    for scen in results["scenarios"]:
+        if lower_is_better(scen) != lower:
+            continue
         for ours, row in ratio_table(scen, results).items():
             for peer, r in row.items():
-                kinds = {t["name"]: t["kind"] for t in results["targets"]}
                 if kinds.get(peer) == "peer":
                     rows.append((scen["id"], ours, peer, r))
     if not rows:
@@ -190,8 +265,9 @@ def ratio_figure(results: dict, colors: dict) -> str | None:
         ax.text(v, i, f" {v:.2f}×", va="center", fontsize=7)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("ratio (ours / peer; memory: lower is better)")
-    ax.set_title("Ratios vs each peer, measured in this run", loc="left", fontsize=10)
+    ax.set_xlabel("ours / peer — " + ("memory: LOWER is better" if lower else "throughput: higher is better"))
+    ax.set_title("Every target vs every peer, " + ("memory" if lower else "throughput") + ", this run",
+                 loc="left", fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
@@ -287,9 +363,16 @@ def write_report(results: dict, report_dir: Path, history: list[dict] | None = N
     if missing:
         parts.append("<p class=warn><b>Not available in this run</b> (no figures exist for them): " + "; ".join(
             f"{html.escape(t['label'])} — {html.escape(t['reason'])}" for t in missing) + "</p>")
-    rf = ratio_figure(results, colors)
-    if rf:
-        parts.append("<h2>Ratios vs each peer</h2>" + _img(rf, "ratios"))
+    rows = headline_rows(results)
+    hf = headline_figure(rows)
+    if hf:
+        parts.append("<h2>Headline: our best vs the best peer, per scenario</h2>" + _img(hf, "headline")
+                     + headline_table(rows))
+    for lower in (False, True):
+        rf = ratio_figure(results, colors, lower)
+        if rf:
+            parts.append(f"<h2>Full matrix: {'memory' if lower else 'throughput'} ratios vs each peer</h2>"
+                         + _img(rf, "ratios"))
     tf = trend_figure(history or [], colors)
     if tf:
         parts.append("<h2>Trend</h2>" + _img(tf, "trend"))

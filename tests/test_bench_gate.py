@@ -122,9 +122,15 @@ def _fake_results() -> dict:
             "connections": 100, "skipped": {"native-echo": "not built"}, "rounds": rounds,
             "median": {"fasterapi-callback": 150000.0, "picows": 100000.0, "websockets": 55000.0},
             "inconclusive": {"fasterapi-callback": False, "picows": False, "websockets": False}}
+    mem = {"id": "memory-idle-ws", "title": "idle memory", "kind": "memory", "metric": "kib_per_conn",
+           "unit": "KiB/conn", "connections": 2000, "skipped": {},
+           "rounds": {n: [{"kib_per_conn": v}] for n, v in (("fasterapi-callback", 2.5), ("picows", 28.0),
+                                                              ("websockets", 14.0))},
+           "median": {"fasterapi-callback": 2.5, "picows": 28.0, "websockets": 14.0},
+           "inconclusive": {}}
     return {"run_id": "20250101T000000Z", "started": "2025-01-01T00:00:00+00:00", "git": "abc", "quick": True, "rounds": 3, "duration_s": 1, "warmup_s": 0.5,
             "machine": {"Model name": "test"}, "generator": {"kind": "native", "path": "x"}, "targets": targets,
-            "command": "python -m loadtest.bench", "scenarios": [scen]}
+            "command": "python -m loadtest.bench", "scenarios": [scen, mem]}
 
 
 def test_report_renders_plots_ratios_and_history(tmp_path):
@@ -143,3 +149,16 @@ def test_report_renders_plots_ratios_and_history(tmp_path):
     assert report.ratio_table(results["scenarios"][0], results)["fasterapi-callback"]["picows"] == pytest.approx(1.5)
     idx = report.write_index(tmp_path).read_text()
     assert "bench/index.html" in idx and "conformance/index.html" in idx
+
+
+def test_headline_is_one_row_per_scenario_always_times_better():
+    from loadtest import report
+    rows = {r["scenario"]: r for r in report.headline_rows(_fake_results())}
+    echo, mem = rows["echo-32B-c100"], rows["memory-idle-ws"]
+    # Throughput: our best over the best peer (picows, the faster one).
+    assert (echo["ours"], echo["peer"]) == ("fasterapi-callback", "picows")
+    assert echo["ratio"] == pytest.approx(1.5) and not echo["lower_is_better"]
+    # Memory: the best peer is the one using least (websockets), and the ratio reads "times better"
+    # (peer / ours), never a raw ours/peer figure where a big number would mean we lose.
+    assert mem["peer"] == "websockets" and mem["lower_is_better"]
+    assert mem["ratio"] == pytest.approx(14.0 / 2.5)
