@@ -863,6 +863,20 @@ bool Server::sse_start(uint64_t id, int route, const HeaderList& headers) {
     std::string head;
     http::append_response_head(head, 200, h, std::nullopt, c->sse_chunked && c->keep_alive, c->sse_chunked);
     c->awaiting_response = false;
+    if (c->head_request) {
+        // HEAD: the header fields GET would send, framing included, and no body
+        // (RFC 9110 9.3.2, 8.6); the exchange is complete, like respond().
+        c->notify_close = false;
+        if (!c->sse_chunked || !c->keep_alive || shutting_down_) {
+            c->close_after_flush = true;  // GET would be close-delimited: say the same
+            if (write_out(c, head)) flush(c);
+            return true;
+        }
+        c->deadline_ms = now_ms_ + cfg_.keepalive_timeout_ms;
+        arm_timer();
+        if (write_out(c, head)) resume_http(c);
+        return true;
+    }
     c->kind = ConnKind::Sse;
     c->sse_route = route;
     c->deadline_ms = 0;
