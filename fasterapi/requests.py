@@ -102,13 +102,20 @@ class RequestFacts:
 
 
 class Request(RequestFacts):
-    __slots__ = ("method", "path", "raw_query", "_raw_headers", "body", "client", "path_params",
+    """One HTTP request. ``path`` is percent-decoded (UTF-8); ``raw_path`` is the request
+    target's path exactly as sent, still encoded (ASGI's ``raw_path``, as ``str``), so
+    ``/p/a%2Fb`` has ``path == "/p/a/b"`` and ``raw_path == "/p/a%2Fb"``; ``raw_query``
+    is the undecoded query string (no ``?``)."""
+
+    __slots__ = ("method", "path", "raw_path", "raw_query", "_raw_headers", "body", "client", "path_params",
                  "http_version", "_headers", "_query", "app")
 
     def __init__(self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
-                 client: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None) -> None:
+                 client: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None,
+                 raw_path: str | None = None) -> None:
         self.method = method
         self.path = path
+        self.raw_path = path if raw_path is None else raw_path
         self.raw_query = query
         self._raw_headers = headers
         self.body = body
