@@ -1042,11 +1042,17 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
                 if (ro.slow_policy == SlowPolicy::Drop) {
                     stats_.slow_dropped++;
                 } else {
-                    // It is not reading, so a close frame would sit behind the backlog:
-                    // queue it for form's sake and drop the connection now (app sees 1008).
+                    // Close 1008 behind the backlog (one small frame over max_backlog, within
+                    // max_send_buffer); nothing more is queued, and if the peer has not read up
+                    // to it and answered within close_timeout the TCP connection is closed.
+                    // The application hears 1008 now.
                     stats_.slow_closed++;
+                    drop_topics(c);
                     start_ws_close(c, 1008, "subscriber too slow");
-                    close_conn(c, 1008, "subscriber too slow");
+                    if (!c->closed && c->notify_close) {
+                        c->notify_close = false;
+                        cb_->on_close(c->id, 1008, "subscriber too slow");
+                    }
                 }
                 continue;
             }
