@@ -278,6 +278,12 @@ class App:
                       replay: int = 0, replay_bytes: int = 4 << 20, topic: str | None = None,
                       slow_policy: str = "drop", max_backlog: int = 4 << 20,
                       headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Serve Server-Sent Events at ``path`` from a generator ``handler`` (or, with no
+        handler, the pub/sub ``topic``). ``ping_interval`` seconds (15.0, 0 off) between
+        keep-alive comments; ``replay`` events (0 off) up to ``replay_bytes`` kept for
+        Last-Event-ID; ``slow_policy`` "drop" or "close" above ``max_backlog`` bytes
+        (4 MiB); ``headers`` extra response fields, Latin-1 values (ValueError here
+        otherwise, RFC 9110 §5.5). HEAD gets GET's header fields and no body."""
         template = PathTemplate(path)
         if handler is None:
             if topic is None:

@@ -12,7 +12,8 @@ compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encod
 
 
 class Headers(Mapping[str, str]):
-    """Case-insensitive, multi-valued, read-only header mapping."""
+    """Case-insensitive, multi-valued, read-only header mapping. Values are ``str``
+    decoded as ISO-8859-1 (RFC 9110 §5.5), byte for byte, as responses encode them."""
 
     __slots__ = ("_raw", "_index")
 
@@ -145,6 +146,12 @@ class Request(RequestFacts):
 
 
 class Response:
+    """An HTTP response: ``content`` (str is UTF-8 encoded), ``status_code`` (200),
+    ``headers`` (mapping or (name, value) pairs) and ``media_type`` (Content-Type unless
+    a header sets it). Header values go out as ISO-8859-1 (RFC 9110 §5.5): ``"café"``
+    is ``caf\xe9`` on the wire; a value outside Latin-1 makes the request a logged 500
+    (``ValueError`` naming the header). Content-Length is added by the server."""
+
     __slots__ = ("status_code", "body", "headers", "media_type")
 
     media_type_default = "text/plain; charset=utf-8"

@@ -109,6 +109,11 @@ class WebSocket(RequestFacts):
     # --- handshake ---------------------------------------------------------------
     def accept(self, subprotocol: str | None = None,
                headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> _Done:
+        """Complete the handshake (101). ``subprotocol`` must be one the client offered
+        (ValueError otherwise; None: the route's pick). ``headers`` are extra response
+        fields, values ISO-8859-1 (RFC 9110 §5.5): one outside Latin-1 raises ValueError
+        naming the header and, uncaught, the handshake is refused with 500. Raises
+        WebSocketDisconnect if the peer is already gone, RuntimeError if called twice."""
         if self.state == CLOSED:
             # The peer went away while the handler was deciding: like receive()/send().
             raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)

@@ -270,7 +270,10 @@ FASTERAPI_BIND_ORDERED(server, 200) {
                  PyBytes_AsStringAndSize(body.ptr(), &p, &n);
                  return s.server.respond(conn, status, to_headers(headers), {p, static_cast<size_t>(n)}, head_only);
              },
-             py::arg("conn"), py::arg("status"), py::arg("headers"), py::arg("body"), py::arg("head_only") = false)
+             py::arg("conn"), py::arg("status"), py::arg("headers"), py::arg("body"), py::arg("head_only") = false,
+             "Write the response for the pending request. Header str values go out as ISO-8859-1 (bytes as is; "
+             "RFC 9110 5.5); ValueError names a header whose value is not Latin-1. HEAD (or head_only) sends the "
+             "same fields and no body.")
         .def("ws_prepare",
              [](PyServer& s, uint64_t conn, int route) {
                  auto info = s.server.ws_prepare(conn, route);
@@ -280,7 +283,8 @@ FASTERAPI_BIND_ORDERED(server, 200) {
              [](PyServer& s, uint64_t conn, const std::string& subprotocol, const py::object& headers) {
                  return s.server.ws_accept(conn, subprotocol, to_headers(headers));
              },
-             py::arg("conn"), py::arg("subprotocol") = "", py::arg("headers") = py::none())
+             py::arg("conn"), py::arg("subprotocol") = "", py::arg("headers") = py::none(),
+             "101 for the prepared upgrade; headers as for respond() (Latin-1, ValueError otherwise).")
         .def("ws_reject", [](PyServer& s, uint64_t conn, int status, const std::string& reason) {
             return s.server.ws_reject(conn, status, reason);
         })
@@ -305,7 +309,9 @@ FASTERAPI_BIND_ORDERED(server, 200) {
              [](PyServer& s, uint64_t conn, int route, const py::object& headers) {
                  return s.server.sse_start(conn, route, to_headers(headers));
              },
-             py::arg("conn"), py::arg("route"), py::arg("headers") = py::none())
+             py::arg("conn"), py::arg("route"), py::arg("headers") = py::none(),
+             "Start the event stream (headers as for respond()); for a HEAD request, write GET's header fields "
+             "and no body, and the exchange is complete (RFC 9110 9.3.2).")
         .def("sse_send_raw",
              [](PyServer& s, uint64_t conn, py::bytes encoded) {
                  char* p = nullptr;
