@@ -192,3 +192,26 @@ def test_slow_subscriber_close_policy_sends_close_1008(server: ServerProcess) ->
         assert get_state(server, key)["code"] == 1008
     finally:
         slow.close()
+
+
+def test_slow_reader_gets_a_whole_response_that_outlasts_keepalive_timeout(server: ServerProcess) -> None:
+    # keepalive_timeout is 5 s: it counts from the last progress of the output, not from
+    # the moment the response was queued (a slow download is not an idle connection).
+    n = 24 * MiB  # more than the kernel's send buffer still unsent when 5 s have passed
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        s.connect(("127.0.0.1", server.port))
+        s.sendall(f"GET /big?n={n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.settimeout(10)
+        buf = bytearray()
+        t0 = time.monotonic()
+        while b"\r\n\r\n" not in buf or len(buf) - buf.index(b"\r\n\r\n") - 4 < n:
+            chunk = s.recv(64 << 10)
+            if not chunk:
+                break
+            buf += chunk
+            time.sleep(0.02)  # at most ~3 MiB/s: 24 MiB take longer than 5 s
+        took = time.monotonic() - t0
+        body = bytes(buf[buf.index(b"\r\n\r\n") + 4:])
+        assert body == bytes(range(256)) * (n // 256), f"got {len(body)} of {n} bytes in {took:.1f}s"
+        assert took > 5, "the read was not slower than keepalive_timeout: the test proves nothing"

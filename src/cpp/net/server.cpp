@@ -607,6 +607,7 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
 }
 
 void Server::flush(Connection* c) {
+    size_t before = c->buffered();
     while (c->buffered() > 0) {
         ssize_t n = ::write(c->fd, c->out.data() + c->out_off, c->buffered());
         if (n > 0) {
@@ -618,6 +619,12 @@ void Server::flush(Connection* c) {
         close_conn(c, 1006, "write failed");
         return;
     }
+    // A response still being read is not an idle keep-alive connection: the timeout
+    // counts from the last progress, so a slow reader gets its whole response while a
+    // peer that stops reading is still closed after keepalive_timeout.
+    if (c->buffered() < before && c->kind == ConnKind::Http && !c->awaiting_response && !c->lingering &&
+        c->deadline_ms && !c->body_active)
+        c->deadline_ms = std::max(c->deadline_ms, now_ms_ + cfg_.keepalive_timeout_ms);
     if (c->buffered() == 0 && c->ws && c->ws->pong_pending) {
         WsState& w = *c->ws;
         w.pong_pending = false;
