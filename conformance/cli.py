@@ -5,7 +5,7 @@ Commands:
   run         run the Autobahn fuzzingclient against one server and apply the gate
   http        run the HTTP/1.1 edge-case suite against one server
   sse         run the SSE (WHATWG EventSource) suite against one endpoint
-  hostile     run the hostile-input suite (41 attacks) against one server
+  hostile     run the hostile-input suite (42 attacks) against one server
   all         start the FasterAPI targets, run everything, write the combined report
               (what `make conformance` calls)
 

@@ -84,8 +84,14 @@ class Target:
 
 # --- raw socket helpers -----------------------------------------------------------------------
 
-def _connect(t: Target) -> socket.socket:
-    s = socket.create_connection((t.host, t.port), timeout=TIMEOUT)
+def _connect(t: Target, rcvbuf: int | None = None) -> socket.socket:
+    if rcvbuf is None:
+        s = socket.create_connection((t.host, t.port), timeout=TIMEOUT)
+    else:  # set before connect: the window is small from the handshake on
+        s = socket.socket(socket.AF_INET6 if ":" in t.host else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(TIMEOUT)
+        s.connect((t.host, t.port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -188,8 +194,8 @@ def _upgrade(path: str, extra: str = "", version: str = "13", key: str | None = 
 class WS:
     """An upgraded raw connection."""
 
-    def __init__(self, t: Target, path: str, extra: str = "") -> None:
-        self.sock = _connect(t)
+    def __init__(self, t: Target, path: str, extra: str = "", rcvbuf: int | None = None) -> None:
+        self.sock = _connect(t, rcvbuf)
         self.sock.sendall(_upgrade(path, extra))
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -273,9 +279,10 @@ class WS:
         self.sock.close()
 
 
-def _ws_attack(path_attr: str, make: Callable[[WS], Outcome], extra: str = "") -> Callable[[Target], Outcome]:
+def _ws_attack(path_attr: str, make: Callable[[WS], Outcome], extra: str = "",
+               rcvbuf: int | None = None) -> Callable[[Target], Outcome]:
     def run(t: Target) -> Outcome:
-        ws = WS(t, getattr(t, path_attr), extra)
+        ws = WS(t, getattr(t, path_attr), extra, rcvbuf)
         try:
             return make(ws)
         finally:
@@ -324,6 +331,48 @@ def _ping_flood(ws: WS) -> Outcome:
             return Outcome(f"close {code}", close_code=code)
         if f == (0x1, b"after-flood"):
             return Outcome("all pongs then the echo")
+
+
+def _ping_flood_unread(ws: WS) -> Outcome:
+    # 96 MiB of 125-byte pings (~770,000) from a peer whose receive buffer is 4 KiB and that
+    # never reads: one queued pong per ping would pass max_send_buffer (64 MiB) and the RSS
+    # bound. A bounded server keeps one pending pong (the latest ping's, RFC 6455 5.5.3) or
+    # stops reading; either way the connection stays usable and the latest ping is answered.
+    n_batch = 2000
+    batch = b"".join(frame(0x9, b"%08d" % i + b"p" * 117) for i in range(n_batch))
+    total, sent, outcome = 96 * MiB, 0, "flood absorbed"
+    ws.sock.setblocking(False)
+    last = time.monotonic()
+    while sent < total:
+        try:
+            sent += ws.sock.send(batch[sent % len(batch):])
+            last = time.monotonic()
+        except BlockingIOError:
+            if time.monotonic() - last > 3:
+                outcome = "server stopped reading"
+                break
+            select.select([], [ws.sock], [], 0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            return Outcome(f"connection closed after {sent // MiB} MiB of pings")
+    ws.sock.setblocking(True)
+    pings = sent // len(frame(0x9, b"p" * 125))
+    latest = b"%08d" % ((pings - 1) % n_batch)
+    if not ws.send(frame(0x1, b"after-flood")):
+        return Outcome("connection closed after the flood")
+    ws.sock.settimeout(TIMEOUT)
+    pongs, last_pong, echoed = 0, None, False
+    while not (echoed and last_pong == latest):
+        f = ws.next_frame()
+        if f is None:
+            return Outcome(f"connection closed after {pongs} pongs" + (" and the echo" if echoed else ""))
+        if f[0] == 0x8:
+            code = struct.unpack("!H", f[1][:2])[0] if len(f[1]) >= 2 else 1005
+            return Outcome(f"close {code}", close_code=code)
+        if f[0] == 0xA:
+            pongs, last_pong = pongs + 1, bytes(f[1][:8])
+        elif f == (0x1, b"after-flood"):
+            echoed = True
+    return Outcome(f"{outcome}: {pings} pings, {pongs} pongs, the latest answered, echo after")
 
 
 def _slowloris(data_fn: Callable[[Target], bytes]) -> Callable[[Target], Outcome]:
@@ -421,8 +470,8 @@ def _http(name: str, why: str, expected: tuple[str, ...], payload: bytes, shut: 
 
 
 def _ws(name: str, why: str, expected: tuple[str, ...], make: Callable[[WS], Outcome],
-        path_attr: str = "ws_path", extra: str = "", category: str = "ws") -> Attack:
-    return Attack(name, category, why, expected, _ws_attack(path_attr, make, extra))
+        path_attr: str = "ws_path", extra: str = "", category: str = "ws", rcvbuf: int | None = None) -> Attack:
+    return Attack(name, category, why, expected, _ws_attack(path_attr, make, extra, rcvbuf))
 
 
 def _send_frames(*frames: bytes) -> Callable[[WS], Outcome]:
@@ -500,6 +549,8 @@ ATTACKS: list[Attack] = [
         _send_frames(frame(0x8, struct.pack("!H", 1000) + b"\xff\xfe"))),
     _ws("ws.ping-flood", "20,000 pings written before reading any pong", ("all pongs", "close 1008", "close 1009"),
         _ping_flood),
+    _ws("ws.ping-flood-unread", "96 MiB of 125-byte pings from a peer that never reads (4 KiB receive buffer)",
+        ("flood absorbed", "server stopped reading"), _ping_flood_unread, rcvbuf=4096),
     _ws("ws.decompression-bomb-64mib", "one 64 KiB compressed frame that inflates to 64 MiB (limit 1 MiB)",
         ("close 1009",), _bomb_single, path_attr="deflate_path", extra=DEFLATE),
     _ws("ws.decompression-bomb-1gib", "~1 MiB of compressed fragments that inflate to 1 GiB (limit 1 MiB)",

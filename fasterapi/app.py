@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from . import _core
 from .jsoncodec import dumps_bytes
 from .requests import HTTPException, JSONResponse, Request, Response, compact_json
-from .routing import PathTemplate
+from .routing import PathTemplate, routing_path
 from .sse import ReplayBuffer, encode_event, to_event
 from .websocket import CLOSED, CONNECTED, CONNECTING, WebSocket, WebSocketDisconnect  # noqa: F401
 
@@ -117,6 +117,17 @@ def _check_http_params(fn: Callable[..., Any], template: PathTemplate, what: str
     return params
 
 
+def _check_latin1_headers(headers: list[tuple[str, str]], where: str) -> None:
+    """Header values go out as ISO-8859-1 (RFC 9110 §5.5); refuse anything else at registration."""
+    for name, value in headers:
+        if isinstance(value, str):
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"{where}: header {name!r} value {value!r} is not ISO-8859-1 (Latin-1) text, "
+                                 "which is all a header field can carry (RFC 9110 §5.5)") from None
+
+
 def _to_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     if isinstance(result, Response):
         return result.status_code, result.header_list(), result.body
@@ -189,7 +200,7 @@ class App:
         route = HTTPRoute(template, ms, handler, params, inspect.iscoroutinefunction(handler))
         self.http_routes.append(route)
         if template.is_static:
-            self._static_http.setdefault(path, []).append(route)
+            self._static_http.setdefault(template.key, []).append(route)
 
     def route(self, path: str, methods: Iterable[str] = ("GET",)) -> Callable[[Any], Any]:
         def deco(fn: Any) -> Any:
@@ -268,6 +279,12 @@ class App:
                       replay: int = 0, replay_bytes: int = 4 << 20, topic: str | None = None,
                       slow_policy: str = "drop", max_backlog: int = 4 << 20,
                       headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Serve Server-Sent Events at ``path`` from a generator ``handler`` (or, with no
+        handler, the pub/sub ``topic``). ``ping_interval`` seconds (15.0, 0 off) between
+        keep-alive comments; ``replay`` events (0 off) up to ``replay_bytes`` kept for
+        Last-Event-ID; ``slow_policy`` "drop" or "close" above ``max_backlog`` bytes
+        (4 MiB); ``headers`` extra response fields, Latin-1 values (ValueError here
+        otherwise, RFC 9110 §5.5). HEAD gets GET's header fields and no body."""
         template = PathTemplate(path)
         if handler is None:
             if topic is None:
@@ -284,9 +301,11 @@ class App:
             params = _check_http_params(handler, template, "SSE")
         if slow_policy not in ("close", "drop"):
             raise ValueError(f"slow_policy must be 'close' or 'drop', not {slow_policy!r}")
+        headers = list(headers)
+        _check_latin1_headers(headers, f"SSE route {path!r}")
         route = SSERoute(template, handler, params, kind, topic, ReplayBuffer(replay, replay_bytes) if replay else None,
                          dict(ping_interval=ping_interval, slow_policy=slow_policy, max_backlog=max_backlog),
-                         list(headers))
+                         headers)
         self.sse_routes.append(route)
         if topic is not None:
             self._sse_topics.setdefault(topic, []).append(route)
@@ -343,23 +362,29 @@ class App:
     def _on_request(self, conn: int, method: str, raw_path: str, query: str, headers: list[tuple[str, str]],
                     body: bytes, peer: str, upgrade: bool, version: int) -> None:
         srv = self._server
-        path = unquote(raw_path) if "%" in raw_path else raw_path
+        # Split into segments first, then decode each (RFC 3986 §2.2): %2F is data, not a separator.
+        if "%" in raw_path:
+            rpath = routing_path(raw_path)
+            path = unquote(raw_path)
+        else:
+            rpath = path = raw_path
         try:
             if upgrade:
                 for r in self.ws_routes:
-                    params = r.template.match(path)
+                    params = r.template.match(rpath)
                     if params is not None:
-                        return self._start_websocket(conn, r, path, query, headers, params, peer)
+                        return self._start_websocket(conn, r, path, query, headers, params, peer, raw_path)
             if method in ("GET", "HEAD") and self.sse_routes:
                 for sr in self.sse_routes:
-                    params = sr.template.match(path)
+                    params = sr.template.match(rpath)
                     if params is not None:
-                        return self._start_sse(conn, sr, method, path, query, headers, body, peer, params, version)
-            routes = self._static_http.get(path)
+                        return self._start_sse(conn, sr, method, path, query, headers, body, peer, params, version,
+                                               raw_path)
+            routes = self._static_http.get(rpath)
             allowed: set[str] = set()
             match: tuple[HTTPRoute, dict[str, Any]] | None = None
             for r in routes if routes is not None else self.http_routes:
-                params = {} if routes is not None else r.template.match(path)
+                params = {} if routes is not None else r.template.match(rpath)
                 if params is None:
                     continue
                 allowed |= r.methods
@@ -368,35 +393,35 @@ class App:
                     break
             if match is None:
                 # A WebSocket or SSE route at this path: the method (or the missing upgrade) is wrong.
-                if any(r.template.match(path) is not None for r in self.ws_routes):
+                if any(r.template.match(rpath) is not None for r in self.ws_routes):
                     if method in ("GET", "HEAD") and not allowed:
                         srv.respond(conn, 426, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
                                                 ("Content-Type", "application/json")],
                                     b'{"detail":"Upgrade Required"}', method == "HEAD")
                         return
                     allowed.add("GET")
-                if any(sr.template.match(path) is not None for sr in self.sse_routes):
+                if any(sr.template.match(rpath) is not None for sr in self.sse_routes):
                     allowed.add("GET")
                 if allowed:
                     allow = sorted(allowed | ({"HEAD"} if "GET" in allowed else set()))
                     srv.respond(conn, 405, [("Allow", ", ".join(allow)), ("Content-Type", "application/json")],
                                 b'{"detail":"Method Not Allowed"}')
-                elif upgrade and any(r.template.match(path) is not None for r in self.ws_routes):
+                elif upgrade and any(r.template.match(rpath) is not None for r in self.ws_routes):
                     pass  # unreachable: handled above
                 else:
                     srv.respond(conn, 404, [("Content-Type", "application/json")], b'{"detail":"Not Found"}')
                 return
             route, params = match
             request = Request(method, path, query, headers, body, peer, params,
-                              "1.1" if version else "1.0", self)
+                              "1.1" if version else "1.0", self, raw_path)
             if route.is_async:
                 self._conns[conn] = _PendingHTTP(self._spawn(self._run_http_async(conn, route, request)))
             else:
                 try:
                     result = route.handler(**self._kwargs(route.params, request))
-                except Exception as exc:  # noqa: BLE001 - every handler error becomes a response
+                    self._send_result(conn, result, method == "HEAD")
+                except Exception as exc:  # noqa: BLE001 - every handler error (or unsendable result) -> 500
                     return self._handler_error(conn, exc, request)
-                self._send_result(conn, result, method == "HEAD")
         except Exception:  # noqa: BLE001 - never let a bug unwind into the native loop
             logger.error("error dispatching %s %s\n%s", method, raw_path, traceback.format_exc())
             srv.respond(conn, 500, [("Content-Type", "application/json")], b'{"detail":"Internal Server Error"}')
@@ -430,8 +455,11 @@ class App:
         if isinstance(exc, HTTPException):
             body = json.dumps({"detail": exc.detail or None}).encode()
             headers = [("Content-Type", "application/json"), *exc.headers.items()]
-            self._server.respond(conn, exc.status_code, headers, body, request.method == "HEAD")
-            return
+            try:
+                self._server.respond(conn, exc.status_code, headers, body, request.method == "HEAD")
+                return
+            except (ValueError, TypeError) as bad:  # e.g. a header value that is not Latin-1
+                exc = bad
         logger.error("handler error for %s %s\n%s", request.method, request.path,
                      "".join(traceback.format_exception(exc)))
         self._server.respond(conn, 500, [("Content-Type", "application/json")],
@@ -453,11 +481,11 @@ class App:
 
     # WebSocket ----------------------------------------------------------------------
     def _start_websocket(self, conn: int, route: WebSocketRoute, path: str, query: str,
-                         headers: list[tuple[str, str]], params: dict[str, Any], peer: str) -> None:
+                         headers: list[tuple[str, str]], params: dict[str, Any], peer: str, raw_path: str) -> None:
         status, _reason, sub, offered = self._server.ws_prepare(conn, route.native)
         if status != 101:
             return
-        ws = WebSocket(self, conn, path, query, headers, params, peer, offered, sub, route.max_queue)
+        ws = WebSocket(self, conn, path, query, headers, params, peer, offered, sub, route.max_queue, raw_path)
         self._conns[conn] = ws
         if route.callback_class is not None:
             handler = route.callback_class()
@@ -549,14 +577,18 @@ class App:
     # SSE ------------------------------------------------------------------------------
     def _start_sse(self, conn: int, route: SSERoute, method: str, path: str, query: str,
                    headers: list[tuple[str, str]], body: bytes, peer: str, params: dict[str, Any],
-                   version: int) -> None:
+                   version: int, raw_path: str) -> None:
         srv = self._server
-        request = Request(method, path, query, headers, body, peer, params, "1.1" if version else "1.0", self)
+        request = Request(method, path, query, headers, body, peer, params, "1.1" if version else "1.0", self,
+                          raw_path)
+        try:
+            kwargs = self._kwargs(route.params, request) if route.handler is not None else {}
+        except HTTPException as exc:  # e.g. a missing query parameter: 422, as on plain routes
+            return self._handler_error(conn, exc, request)
         if method == "HEAD":
-            srv.respond(conn, 200, [("Content-Type", "text/event-stream; charset=utf-8"),
-                                    ("Cache-Control", "no-cache"), ("Content-Length", "0")], b"", True)
+            # The GET header fields (framing included) and no body; the stream never starts.
+            srv.sse_start(conn, route.native, route.headers)
             return
-        kwargs = self._kwargs(route.params, request) if route.handler is not None else {}
         stream = _SSEStream(conn)
         self._conns[conn] = stream
         srv.sse_start(conn, route.native, route.headers)

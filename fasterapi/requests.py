@@ -13,7 +13,8 @@ compact_json = dumps_str  # kept for callers of the old name
 
 
 class Headers(Mapping[str, str]):
-    """Case-insensitive, multi-valued, read-only header mapping."""
+    """Case-insensitive, multi-valued, read-only header mapping. Values are ``str``
+    decoded as ISO-8859-1 (RFC 9110 §5.5), byte for byte, as responses encode them."""
 
     __slots__ = ("_raw", "_index")
 
@@ -103,13 +104,20 @@ class RequestFacts:
 
 
 class Request(RequestFacts):
-    __slots__ = ("method", "path", "raw_query", "_raw_headers", "body", "client", "path_params",
+    """One HTTP request. ``path`` is percent-decoded (UTF-8); ``raw_path`` is the request
+    target's path exactly as sent, still encoded (ASGI's ``raw_path``, as ``str``), so
+    ``/p/a%2Fb`` has ``path == "/p/a/b"`` and ``raw_path == "/p/a%2Fb"``; ``raw_query``
+    is the undecoded query string (no ``?``)."""
+
+    __slots__ = ("method", "path", "raw_path", "raw_query", "_raw_headers", "body", "client", "path_params",
                  "http_version", "_headers", "_query", "app")
 
     def __init__(self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
-                 client: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None) -> None:
+                 client: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None,
+                 raw_path: str | None = None) -> None:
         self.method = method
         self.path = path
+        self.raw_path = path if raw_path is None else raw_path
         self.raw_query = query
         self._raw_headers = headers
         self.body = body
@@ -139,6 +147,12 @@ class Request(RequestFacts):
 
 
 class Response:
+    """An HTTP response: ``content`` (str is UTF-8 encoded), ``status_code`` (200),
+    ``headers`` (mapping or (name, value) pairs) and ``media_type`` (Content-Type unless
+    a header sets it). Header values go out as ISO-8859-1 (RFC 9110 §5.5): ``"café"``
+    is ``caf\xe9`` on the wire; a value outside Latin-1 makes the request a logged 500
+    (``ValueError`` naming the header). Content-Length is added by the server."""
+
     __slots__ = ("status_code", "body", "headers", "media_type")
 
     media_type_default = "text/plain; charset=utf-8"

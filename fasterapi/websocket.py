@@ -67,18 +67,19 @@ CONNECTING, CONNECTED, CLOSED = 0, 1, 2
 
 
 class WebSocket(RequestFacts):
-    __slots__ = ("_app", "_srv", "conn", "path", "raw_query", "_raw_headers", "path_params", "client",
+    __slots__ = ("_app", "_srv", "conn", "path", "raw_path", "raw_query", "_raw_headers", "path_params", "client",
                  "subprotocol", "offered_subprotocols", "_default_subprotocol", "state", "_queue", "_waiter",
                  "_waiter_ends_iteration", "_drain", "close_code", "close_reason", "_headers", "_query",
                  "handler", "_max_queue", "__weakref__")
 
     def __init__(self, app: "App", conn: int, path: str, query: str, headers: list[tuple[str, str]],
                  path_params: dict[str, Any], client: str, offered: list[str], default_subprotocol: str,
-                 max_queue: int) -> None:
+                 max_queue: int, raw_path: str | None = None) -> None:
         self._app = app
         self._srv = app._server
         self.conn = conn
-        self.path = path
+        self.path = path  # percent-decoded; raw_path: as sent, still encoded (like Request)
+        self.raw_path = path if raw_path is None else raw_path
         self.raw_query = query
         self._raw_headers = headers
         self.path_params = path_params
@@ -108,6 +109,11 @@ class WebSocket(RequestFacts):
     # --- handshake ---------------------------------------------------------------
     def accept(self, subprotocol: str | None = None,
                headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> _Done:
+        """Complete the handshake (101). ``subprotocol`` must be one the client offered
+        (ValueError otherwise; None: the route's pick). ``headers`` are extra response
+        fields, values ISO-8859-1 (RFC 9110 §5.5): one outside Latin-1 raises ValueError
+        naming the header and, uncaught, the handshake is refused with 500. Raises
+        WebSocketDisconnect if the peer is already gone, RuntimeError if called twice."""
         if self.state == CLOSED:
             # The peer went away while the handler was deciding: like receive()/send().
             raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)

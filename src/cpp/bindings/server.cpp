@@ -44,13 +44,33 @@ std::string_view as_view(PyObject* o, bool& text) {
                          std::string(Py_TYPE(o)->tp_name));
 }
 
+// Header field values are ISO-8859-1 on the wire (RFC 9110 5.5), the same charset the
+// request side decodes with, so a value round-trips. A str that is not Latin-1 is refused
+// with the header's name rather than sent as UTF-8 (mojibake in every client).
+std::string header_text(PyObject* o, const char* what, std::string_view name) {
+    if (PyBytes_Check(o)) return {PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o))};
+    if (!PyUnicode_Check(o))
+        throw py::type_error(std::string("response header ") + what + " must be str or bytes, got " +
+                             Py_TYPE(o)->tp_name);
+    if (PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND)  // every code point < 256: the bytes are Latin-1
+        return {reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(o)), static_cast<size_t>(PyUnicode_GET_LENGTH(o))};
+    std::string shown = name.empty() ? "" : " '" + std::string(name) + "'";
+    py::str repr = py::repr(o);
+    throw py::value_error(std::string("response header") + shown + " " + what + " " + std::string(repr) +
+                          " is not ISO-8859-1 (Latin-1) text, which is all a header field can carry "
+                          "(RFC 9110 5.5); percent-encode it or use RFC 8187 encoding");
+}
+
 HeaderList to_headers(const py::object& obj) {
     HeaderList out;
     if (obj.is_none()) return out;
     for (auto item : obj) {
-        auto t = item.cast<py::tuple>();
-        if (t.size() != 2) throw py::value_error("headers must be (name, value) pairs");
-        out.emplace_back(t[0].cast<std::string>(), t[1].cast<std::string>());
+        PyObject* t = item.ptr();
+        if (!(PyTuple_Check(t) || PyList_Check(t)) || PySequence_Fast_GET_SIZE(t) != 2)
+            throw py::value_error("headers must be (name, value) pairs");
+        std::string name = header_text(PySequence_Fast_GET_ITEM(t, 0), "name", {});
+        std::string value = header_text(PySequence_Fast_GET_ITEM(t, 1), "value", name);
+        out.emplace_back(std::move(name), std::move(value));
     }
     return out;
 }
@@ -70,17 +90,17 @@ class PyServer : public fasterapi::net::Callbacks {
         PyObject* headers = PyList_New(static_cast<Py_ssize_t>(req.num_headers));
         if (!headers) return report();
         for (size_t i = 0; i < req.num_headers; ++i) {
+            // Field values are ISO-8859-1 (obs-text; RFC 9110 5.5), never UTF-8-if-it-decodes:
+            // responses encode with the same charset, so a value round-trips byte for byte.
             const auto& h = req.headers[i];
-            PyObject* pair = Py_BuildValue("(s#s#)", h.name.data(), static_cast<Py_ssize_t>(h.name.size()),
-                                           h.value.data(), static_cast<Py_ssize_t>(h.value.size()));
+            PyObject* n = PyUnicode_DecodeLatin1(h.name.data(), static_cast<Py_ssize_t>(h.name.size()), nullptr);
+            PyObject* v = PyUnicode_DecodeLatin1(h.value.data(), static_cast<Py_ssize_t>(h.value.size()), nullptr);
+            PyObject* pair = n && v ? PyTuple_Pack(2, n, v) : nullptr;
+            Py_XDECREF(n);
+            Py_XDECREF(v);
             if (!pair) {
-                // Header values are Latin-1 on the wire (obs-text); decode them as such.
-                PyErr_Clear();
-                PyObject* n = PyUnicode_DecodeLatin1(h.name.data(), static_cast<Py_ssize_t>(h.name.size()), nullptr);
-                PyObject* v = PyUnicode_DecodeLatin1(h.value.data(), static_cast<Py_ssize_t>(h.value.size()), nullptr);
-                pair = PyTuple_Pack(2, n, v);
-                Py_XDECREF(n);
-                Py_XDECREF(v);
+                Py_DECREF(headers);
+                return report();
             }
             PyList_SET_ITEM(headers, static_cast<Py_ssize_t>(i), pair);
         }
@@ -250,7 +270,10 @@ FASTERAPI_BIND_ORDERED(server, 200) {
                  PyBytes_AsStringAndSize(body.ptr(), &p, &n);
                  return s.server.respond(conn, status, to_headers(headers), {p, static_cast<size_t>(n)}, head_only);
              },
-             py::arg("conn"), py::arg("status"), py::arg("headers"), py::arg("body"), py::arg("head_only") = false)
+             py::arg("conn"), py::arg("status"), py::arg("headers"), py::arg("body"), py::arg("head_only") = false,
+             "Write the response for the pending request. Header str values go out as ISO-8859-1 (bytes as is; "
+             "RFC 9110 5.5); ValueError names a header whose value is not Latin-1. HEAD (or head_only) sends the "
+             "same fields and no body.")
         .def("ws_prepare",
              [](PyServer& s, uint64_t conn, int route) {
                  auto info = s.server.ws_prepare(conn, route);
@@ -260,7 +283,8 @@ FASTERAPI_BIND_ORDERED(server, 200) {
              [](PyServer& s, uint64_t conn, const std::string& subprotocol, const py::object& headers) {
                  return s.server.ws_accept(conn, subprotocol, to_headers(headers));
              },
-             py::arg("conn"), py::arg("subprotocol") = "", py::arg("headers") = py::none())
+             py::arg("conn"), py::arg("subprotocol") = "", py::arg("headers") = py::none(),
+             "101 for the prepared upgrade; headers as for respond() (Latin-1, ValueError otherwise).")
         .def("ws_reject", [](PyServer& s, uint64_t conn, int status, const std::string& reason) {
             return s.server.ws_reject(conn, status, reason);
         })
@@ -285,7 +309,9 @@ FASTERAPI_BIND_ORDERED(server, 200) {
              [](PyServer& s, uint64_t conn, int route, const py::object& headers) {
                  return s.server.sse_start(conn, route, to_headers(headers));
              },
-             py::arg("conn"), py::arg("route"), py::arg("headers") = py::none())
+             py::arg("conn"), py::arg("route"), py::arg("headers") = py::none(),
+             "Start the event stream (headers as for respond()); for a HEAD request, write GET's header fields "
+             "and no body, and the exchange is complete (RFC 9110 9.3.2).")
         .def("sse_send_raw",
              [](PyServer& s, uint64_t conn, py::bytes encoded) {
                  char* p = nullptr;

@@ -52,11 +52,13 @@ struct WsState {
     bool close_sent = false;
     bool close_received = false;
     bool ping_outstanding = false;
+    bool pong_pending = false;   // a pong waits for the output to drain (only the latest ping's)
     bool failing = false;        // protocol error seen; close frame waits for ws_finish_fail()
     uint16_t fail_code = 0;
     std::string fail_reason;
     uint64_t last_recv_ms = 0;
     uint64_t ping_sent_ms = 0;
+    std::string pong_payload;    // of the most recent unanswered ping (<= 125 bytes)
 
     WsState(int r, ws::ReceiverConfig rc) : route(r), rx(rc, nullptr) {}
 };
@@ -79,6 +81,7 @@ struct Connection {
     bool body_active = false;
     bool continue_sent = false;
     bool http11 = true;
+    bool read_paused = false;     // output above send_high_water: EPOLLIN off until below low water
     uint32_t events = 0;
     int sse_route = -1;
     size_t head_len = 0;          // of the request whose body is being read
@@ -108,6 +111,14 @@ struct WsHandler {
     }
     void on_ping(std::string_view payload) {
         if (c->closed || c->ws->close_sent) return;
+        if (c->buffered() > 0) {
+            // Output is blocked: keep only the latest ping's pong (RFC 6455 5.5.3 allows
+            // answering just the most recent), sent when the buffer drains; a peer that
+            // floods pings and never reads cannot queue one pong per ping.
+            c->ws->pong_pending = true;
+            c->ws->pong_payload.assign(payload);
+            return;
+        }
         s->send_ws_frame(c, static_cast<int>(ws::Opcode::Pong), payload, false);
     }
     void on_pong(std::string_view) { c->ws->ping_outstanding = false; }
@@ -340,8 +351,14 @@ void Server::on_accept() {
 }
 
 void Server::update_events(Connection* c) {
-    uint32_t want = EPOLLIN | EPOLLRDHUP;
-    if (c->buffered() > 0) want |= EPOLLOUT;
+    // A peer that does not drain its output stops being read (TCP pushes back on it):
+    // paused above send_high_water, resumed at or below send_low_water.
+    size_t b = c->buffered();
+    if (b > cfg_.send_high_water) c->read_paused = true;
+    else if (b <= cfg_.send_low_water) c->read_paused = false;
+    uint32_t want = EPOLLRDHUP;
+    if (!c->read_paused) want |= EPOLLIN;
+    if (b > 0) want |= EPOLLOUT;
     if (want == c->events) return;
     c->events = want;
     epoll_event ev{};
@@ -361,11 +378,13 @@ void Server::handle_io(Connection* c, uint32_t events) {
         flush(c);
         if (c->closed) return;
     }
+    if (c->read_paused && !(events & (EPOLLRDHUP | EPOLLHUP))) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) read_from(c);
 }
 
 void Server::read_from(Connection* c) {
     for (int round = 0; round < 8 && !c->closed; ++round) {
+        if (round > 0 && c->read_paused) return;  // what was read filled the output: stop here
         ssize_t n = ::read(c->fd, rbuf_.data(), rbuf_.size());
         if (n > 0) {
             if (c->lingering) continue;  // discard until EOF
@@ -373,6 +392,10 @@ void Server::read_from(Connection* c) {
             if (c->in.empty()) {
                 process_input(c, rbuf_.data(), len);
             } else {
+                if (c->in.size() + len > input_cap()) {  // checked before the buffer grows
+                    close_conn(c, 1009, "too much pending input");
+                    return;
+                }
                 c->in.append(reinterpret_cast<const char*>(rbuf_.data()), len);
                 std::string buf;
                 buf.swap(c->in);
@@ -404,7 +427,9 @@ void Server::process_input(Connection* c, uint8_t* data, size_t len) {
     while (off < len && !c->closed) {
         size_t used = 0;
         if (c->kind == ConnKind::Http) {
-            if (c->awaiting_response) break;
+            // Pipelined requests wait while a response is pending or unread output is above
+            // the high-water mark (resumed from flush()).
+            if (c->awaiting_response || c->read_paused) break;
             used = process_http(c, data + off, len - off);
         } else if (c->kind == ConnKind::WebSocket) {
             used = process_ws(c, data + off, len - off);
@@ -422,8 +447,7 @@ void Server::process_input(Connection* c, uint8_t* data, size_t len) {
         std::string rest(reinterpret_cast<const char*>(data + off), len - off);
         if (!c->in.empty()) rest.append(c->in);  // bytes queued during re-entry come after
         c->in.swap(rest);
-        if (c->in.size() > cfg_.max_pending_input + cfg_.http_limits.max_header_bytes +
-                               cfg_.http_limits.max_body_size) {
+        if (c->in.size() > input_cap()) {
             close_conn(c, 1009, "too much pending input");
         }
     } else if (!c->in.empty()) {
@@ -519,6 +543,32 @@ void Server::http_error(Connection* c, int status, std::string_view reason) {
     flush(c);
 }
 
+// Appends to the unsent output within max_send_buffer: the cap is checked before the
+// buffer grows, and growth never reserves past the cap (a plain append doubles, so the
+// append that crossed 64 MiB used to allocate 128 MiB first). Growing also drops the
+// already-sent prefix. Returns false (nothing appended) when the cap would be exceeded.
+bool Server::buffer_out(Connection* c, std::string_view a, std::string_view b) {
+    size_t live = c->buffered();
+    size_t add = a.size() + b.size();
+    if (add > cfg_.max_send_buffer - std::min(live, cfg_.max_send_buffer)) return false;
+    if (c->out.size() + add > c->out.capacity()) {  // never let append() reallocate by itself
+        size_t cap = c->out.capacity();
+        if (live + add <= cap && (c->out_off >= live || cap >= cfg_.max_send_buffer)) {
+            c->out.erase(0, c->out_off);  // compact in place: the sent prefix is at least half
+        } else {
+            size_t want = std::max(live + add, std::min(cap * 2, cfg_.max_send_buffer));
+            std::string grown;
+            grown.reserve(want);  // from an empty string: exactly `want`, no doubling of the old capacity
+            grown.append(c->out, c->out_off, live);
+            c->out.swap(grown);
+        }
+        c->out_off = 0;
+    }
+    c->out.append(a);
+    c->out.append(b);
+    return true;
+}
+
 bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
     if (c->closed) return false;
     c->last_send_ms = now_ms_;
@@ -541,16 +591,13 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
         }
         if (written >= a.size() + b.size()) return true;
         if (written < a.size()) {
-            c->out.append(a.substr(written));
-            c->out.append(b);
+            a = a.substr(written);
         } else {
-            c->out.append(b.substr(written - a.size()));
+            b = b.substr(written - a.size());
+            a = {};
         }
-    } else {
-        c->out.append(a);
-        c->out.append(b);
     }
-    if (c->buffered() > cfg_.max_send_buffer) {
+    if (!buffer_out(c, a, b)) {
         stats_.send_overflow++;
         close_conn(c, 1008, "send buffer overflow");
         return false;
@@ -560,6 +607,7 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
 }
 
 void Server::flush(Connection* c) {
+    size_t before = c->buffered();
     while (c->buffered() > 0) {
         ssize_t n = ::write(c->fd, c->out.data() + c->out_off, c->buffered());
         if (n > 0) {
@@ -570,6 +618,22 @@ void Server::flush(Connection* c) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         close_conn(c, 1006, "write failed");
         return;
+    }
+    // A response still being read is not an idle keep-alive connection: the timeout
+    // counts from the last progress, so a slow reader gets its whole response while a
+    // peer that stops reading is still closed after keepalive_timeout.
+    if (c->buffered() < before && c->kind == ConnKind::Http && !c->awaiting_response && !c->lingering &&
+        c->deadline_ms && !c->body_active)
+        c->deadline_ms = std::max(c->deadline_ms, now_ms_ + cfg_.keepalive_timeout_ms);
+    if (c->buffered() == 0 && c->ws && c->ws->pong_pending) {
+        WsState& w = *c->ws;
+        w.pong_pending = false;
+        std::string payload;
+        payload.swap(w.pong_payload);
+        if (!w.close_sent && c->kind == ConnKind::WebSocket) {
+            send_ws_frame(c, static_cast<int>(ws::Opcode::Pong), payload, false);
+            if (c->closed) return;
+        }
     }
     if (c->buffered() == 0) {
         c->out.clear();
@@ -587,7 +651,10 @@ void Server::flush(Connection* c) {
         c->drain_wanted = false;
         cb_->on_drain(c->id);
     }
-    if (!c->closed) update_events(c);
+    if (c->closed) return;
+    bool was_paused = c->read_paused;
+    update_events(c);
+    if (was_paused && !c->read_paused && c->kind == ConnKind::Http && !c->awaiting_response) resume_http(c);
 }
 
 void Server::close_conn(Connection* c, uint16_t code, std::string_view reason, bool notify) {
@@ -863,6 +930,20 @@ bool Server::sse_start(uint64_t id, int route, const HeaderList& headers) {
     std::string head;
     http::append_response_head(head, 200, h, std::nullopt, c->sse_chunked && c->keep_alive, c->sse_chunked);
     c->awaiting_response = false;
+    if (c->head_request) {
+        // HEAD: the header fields GET would send, framing included, and no body
+        // (RFC 9110 9.3.2, 8.6); the exchange is complete, like respond().
+        c->notify_close = false;
+        if (!c->sse_chunked || !c->keep_alive || shutting_down_) {
+            c->close_after_flush = true;  // GET would be close-delimited: say the same
+            if (write_out(c, head)) flush(c);
+            return true;
+        }
+        c->deadline_ms = now_ms_ + cfg_.keepalive_timeout_ms;
+        arm_timer();
+        if (write_out(c, head)) resume_http(c);
+        return true;
+    }
     c->kind = ConnKind::Sse;
     c->sse_route = route;
     c->deadline_ms = 0;
@@ -968,11 +1049,17 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
                 if (ro.slow_policy == SlowPolicy::Drop) {
                     stats_.slow_dropped++;
                 } else {
-                    // It is not reading, so a close frame would sit behind the backlog:
-                    // queue it for form's sake and drop the connection now (app sees 1008).
+                    // Close 1008 behind the backlog (one small frame over max_backlog, within
+                    // max_send_buffer); nothing more is queued, and if the peer has not read up
+                    // to it and answered within close_timeout the TCP connection is closed.
+                    // The application hears 1008 now.
                     stats_.slow_closed++;
+                    drop_topics(c);
                     start_ws_close(c, 1008, "subscriber too slow");
-                    close_conn(c, 1008, "subscriber too slow");
+                    if (!c->closed && c->notify_close) {
+                        c->notify_close = false;
+                        cb_->on_close(c->id, 1008, "subscriber too slow");
+                    }
                 }
                 continue;
             }

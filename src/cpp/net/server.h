@@ -164,6 +164,11 @@ class Server {
     size_t process_ws(Connection* c, uint8_t* data, size_t len);
     void http_error(Connection* c, int status, std::string_view reason);
     bool write_out(Connection* c, std::string_view a, std::string_view b = {});
+    bool buffer_out(Connection* c, std::string_view a, std::string_view b);
+    // Unprocessed input one connection may hold: pipelined bytes plus one request head and body.
+    size_t input_cap() const noexcept {
+        return cfg_.max_pending_input + cfg_.http_limits.max_header_bytes + cfg_.http_limits.max_body_size;
+    }
     void flush(Connection* c);
     void update_events(Connection* c);
     void close_conn(Connection* c, uint16_t code, std::string_view reason, bool notify = true);
