@@ -274,9 +274,10 @@ class _Supervisor:
                 if code != 0:
                     logger.warning("worker %d (pid %d) %s while stopping", slot, pid, how)
                 continue
-            if not was_ready and self.generation[slot] == 0:
-                # A first worker that never listened: a configuration or startup-hook error
-                # that a restart would only repeat.
+            if not was_ready and self.generation[slot] == 0 and code > 0:
+                # A first worker that failed before it listened (a startup hook raised, the
+                # port went away): an error a restart would only repeat. Killed by a signal
+                # (OOM killer, an operator) is restarted like any later death.
                 logger.error("worker %d (pid %d) %s before it started listening; stopping", slot, pid, how)
                 self._give_up()
                 return
