@@ -323,3 +323,20 @@ def test_missing_test_extra_gives_a_clear_import_error() -> None:
                        timeout=60, cwd="/")
     assert p.returncode == 0, p.stderr
     assert "pip install fasterapi[test]" in p.stdout and "httpx" in p.stdout
+
+
+def test_docs_testing_examples_run() -> None:
+    """docs/testing.md: its python blocks, executed in order in one namespace, and their tests run."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    ns: dict[str, object] = {"__name__": "docs_testing"}
+    for block in blocks:
+        exec(compile(block, "docs/testing.md", "exec"), ns)
+    tests = [fn for name, fn in ns.items() if name.startswith("test_") and callable(fn)]
+    assert len(tests) == 4
+    for fn in tests:
+        fn()
