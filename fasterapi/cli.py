@@ -2,13 +2,16 @@
 
 Mistakes in the command line or the environment (bad ``module:app``, app not found, port
 in use, bad option value) are reported as one ``error: ...`` line on stderr saying what
-to change, with exit status 2 (usage) or 1 (cannot listen); never a traceback.
+to change, with exit status 2 (usage) or 1 (cannot listen); never a traceback. An
+exception from the app's own code while serving (a startup hook) is logged with its
+traceback, then summed up in one ``error:`` line; exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -142,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.status
     except server.ListenError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the app's own code failed (e.g. a startup hook)
+        # Not a command-line mistake: the traceback points into the app, so it is logged.
+        logging.getLogger("fasterapi").error("the app failed while serving", exc_info=exc)
+        print(f"error: the app failed: {type(exc).__name__}: {exc} (traceback above)", file=sys.stderr)
         return 1
     return 0
 

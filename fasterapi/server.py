@@ -137,6 +137,22 @@ def run_app(app: "App", host: str, port: int, workers: int, log_level: str = "in
     sys.exit(_Supervisor(app, host, port, workers, loop, max_restarts_per_minute).run())
 
 
+def _stop_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this worker (a graceful drain) when the supervising parent dies, even
+    by SIGKILL, so no unsupervised worker keeps holding the port."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        ulong = ctypes.c_ulong  # prctl's arguments are unsigned long: no garbage upper halves
+        libc.prctl(PR_SET_PDEATHSIG, ulong(int(signal.SIGTERM)), ulong(0), ulong(0), ulong(0))
+    except (OSError, AttributeError):  # not Linux: the worker outlives a killed parent
+        return
+    if os.getppid() != parent:  # the parent died before prctl() took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 class _Supervisor:
     """The parent of ``workers`` forked processes. Workers report "listening" through a pipe
     (4-byte pid); the parent sleeps in select() on that pipe and on the signal wake-up pipe,
@@ -176,6 +192,7 @@ class _Supervisor:
             for sig in sigs:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
+            _stop_with_parent(self.parent)
             os.close(self.ready_r)
             os.close(self.wake_r)
             os.close(self.wake_w)
@@ -200,6 +217,7 @@ class _Supervisor:
 
     # -- main loop --
     def run(self) -> int:
+        self.parent = os.getpid()
         self.ready_r, self.ready_w = os.pipe()
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.ready_r, self.wake_r, self.wake_w):

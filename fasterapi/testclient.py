@@ -642,6 +642,10 @@ class _AsyncWSContext:
         self._client, self._url, self._sub, self._headers, self._kwargs = client, url, subprotocols, headers, kwargs
         self._ws: AsyncWebSocketSession | None = None
 
+    def __await__(self):
+        """``ws = await client.websocket_connect(...)`` (then ``await ws.close()`` yourself)."""
+        return self.__aenter__().__await__()
+
     async def __aenter__(self) -> AsyncWebSocketSession:
         try:
             conn = await _async_ws_connect(self._url, subprotocols=self._sub, additional_headers=self._headers,
@@ -655,7 +659,8 @@ class _AsyncWSContext:
     async def __aexit__(self, *exc: Any) -> None:
         assert self._ws is not None
         await self._ws.close()
-        self._client._sockets.remove(self._ws)
+        if self._ws in self._client._sockets:
+            self._client._sockets.remove(self._ws)
 
 
 class _AsyncSSEContext:

@@ -117,3 +117,14 @@ def test_app_run_port_in_use_raises_listen_error(cwd: Path) -> None:
     assert str(info.value).startswith(f"cannot listen on 127.0.0.1:{port}: Address already in use")
     assert "\n" not in str(info.value)
     assert isinstance(info.value, OSError)
+
+
+def test_startup_hook_failure_is_logged_then_summed_up(cwd: Path) -> None:
+    (cwd / "startup_fails_one.py").write_text(
+        "from fasterapi import App\napp = App()\n\n@app.on_startup\ndef connect():\n"
+        "    raise RuntimeError('cannot reach the database')\n")
+    p = fasterapi_cli(cwd, "run", "startup_fails_one:app", "--port", "0")
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert lines[-1] == "error: the app failed: RuntimeError: cannot reach the database (traceback above)"
+    assert "startup_fails_one.py" in p.stderr  # the traceback points into the app

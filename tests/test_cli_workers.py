@@ -295,3 +295,26 @@ def test_worker_failing_at_startup_is_not_restarted(spawn: Spawner) -> None:
     assert "cannot reach the database" in out
     assert "before it started listening; stopping" in out
     assert "restarted as pid" not in out
+
+
+def test_workers_stop_when_the_parent_is_killed(spawn: Spawner) -> None:
+    port = free_port()
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", str(port), "--workers", "2"], ready_lines=2)
+    workers = wait_for(lambda: (p if len(p := worker_pids(srv.proc.pid)) == 2 else None), what="2 workers")
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(10)
+
+    def gone() -> bool:
+        # Orphans are re-parented and reaped by init (or linger as zombies until then).
+        for p in workers:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        return False
+            except FileNotFoundError:
+                pass
+        return True
+
+    wait_for(gone, 15, "the workers exiting after their parent died")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()

@@ -340,3 +340,17 @@ def test_docs_testing_examples_run() -> None:
     assert len(tests) == 4
     for fn in tests:
         fn()
+
+
+def test_async_websocket_connect_can_be_awaited() -> None:
+    async def main() -> None:
+        async with AsyncTestClient(make_app()) as client:
+            ws = await client.websocket_connect("/ws/echo")
+            await ws.send_bytes(b"abc")
+            assert await ws.receive_bytes() == b"abc"
+            # Left open on purpose: leaving the client closes it.
+
+    threads, before = threading.active_count(), fds()
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert threading.active_count() == threads
+    assert fds() == before
