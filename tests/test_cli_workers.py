@@ -255,6 +255,7 @@ def test_killed_worker_is_restarted_under_load_and_serves_again(spawn: Spawner) 
     finally:
         load.stop()
     after = [t for t, _ in load.ok if t > killed_at]
+    print(f"requests: {len(load.ok)} ok ({len(after)} after the kill), {len(load.failed)} failed")
     assert len(after) >= 20, f"only {len(after)} requests succeeded after the kill"
     # Only connections the dying worker had accepted (or had queued) may fail.
     assert len(load.failed) <= 10, load.failed
