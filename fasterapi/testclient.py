@@ -385,8 +385,13 @@ class WebSocketSession:
         return json.loads(self.receive())
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close handshake (waits for the server's close frame, bounded by websockets' close_timeout)."""
+        """Close handshake (waits for the server's close frame, bounded by websockets' close_timeout),
+        then waits for the connection's reader thread, so no thread outlives the session."""
         self._conn.close(code, reason)
+        for name in ("recv_events_thread", "keepalive_thread"):
+            t = getattr(self._conn, name, None)
+            if t is not None and t is not threading.current_thread():
+                t.join(self.timeout)
 
     def __enter__(self) -> "WebSocketSession":
         return self
@@ -506,7 +511,7 @@ class TestClient(httpx.Client):
     def __exit__(self, exc_type: Any = None, exc: Any = None, tb: Any = None) -> None:
         try:
             for ws in self._sockets:
-                ws._conn.close()
+                ws.close()
             self._sockets.clear()
             super().__exit__(exc_type, exc, tb)
         finally:
@@ -529,6 +534,7 @@ class TestClient(httpx.Client):
         if self._server.loop is None:
             raise RuntimeError("websocket_connect() needs the server running: use `with TestClient(app) as client:`")
         connect_kwargs.setdefault("open_timeout", self.ws_timeout)
+        connect_kwargs.setdefault("ping_interval", None)  # no client keepalive thread; the server pings
         connect_kwargs.setdefault("max_size", None)
         try:
             conn = _sync_ws_connect(_ws_url(self.port, path), subprotocols=list(subprotocols or []) or None,

@@ -88,6 +88,21 @@ def fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
+class Leaks:
+    """Threads and fds that appeared since creation and are still there. Only new ones
+    count: a thread or fd of an earlier test that goes away meanwhile is not a failure."""
+
+    def __init__(self) -> None:
+        self.threads = set(threading.enumerate())
+        self.fds = fds()
+
+    def check(self) -> None:
+        new_threads = set(threading.enumerate()) - self.threads
+        assert not new_threads, new_threads
+        new_fds = {fd: os.path.realpath(f"/proc/self/fd/{fd}") for fd in fds() - self.fds}
+        assert not new_fds, new_fds
+
+
 def test_http_and_lifespan_hooks() -> None:
     log: list[str] = []
     app = make_app(log)
@@ -114,12 +129,11 @@ def test_startup_exception_surfaces_and_nothing_is_left_behind() -> None:
         raise RuntimeError("database unreachable")
 
     app.on_startup(boom)
-    threads, before = threading.active_count(), fds()
+    leaks = Leaks()
     with pytest.raises(RuntimeError, match="database unreachable"):
         with TestClient(app):
             pytest.fail("the with-body must not run when startup failed")  # pragma: no cover
-    assert threading.active_count() == threads
-    assert fds() == before
+    leaks.check()
 
 
 def test_shutdown_exception_surfaces() -> None:
@@ -136,8 +150,7 @@ def test_shutdown_exception_surfaces() -> None:
 
 def test_no_threads_or_fds_left_behind() -> None:
     app = make_app()
-    threads = threading.active_count()
-    before = fds()
+    leaks = Leaks()
     for _ in range(3):  # the same App can be served again
         with TestClient(app) as client:
             assert client.get("/items/1").status_code == 200
@@ -146,8 +159,7 @@ def test_no_threads_or_fds_left_behind() -> None:
             assert ws.receive_text() == "x"
             with client.sse_connect("/sse/count") as events:
                 assert next(events).data == "1"
-    assert threading.active_count() == threads, threading.enumerate()
-    assert fds() == before
+    leaks.check()
 
 
 def test_websocket_text_bytes_json_subprotocol_and_headers() -> None:
@@ -300,10 +312,9 @@ def test_async_client() -> None:
                     pass  # pragma: no cover
         assert log == ["startup", "shutdown"]
 
-    threads, before = threading.active_count(), fds()
+    leaks = Leaks()
     asyncio.run(asyncio.wait_for(main(), 60))
-    assert threading.active_count() == threads
-    assert fds() == before
+    leaks.check()
 
 
 def test_sync_client_inside_an_async_test() -> None:
@@ -350,7 +361,6 @@ def test_async_websocket_connect_can_be_awaited() -> None:
             assert await ws.receive_bytes() == b"abc"
             # Left open on purpose: leaving the client closes it.
 
-    threads, before = threading.active_count(), fds()
+    leaks = Leaks()
     asyncio.run(asyncio.wait_for(main(), 60))
-    assert threading.active_count() == threads
-    assert fds() == before
+    leaks.check()
