@@ -179,9 +179,10 @@ class _Supervisor:
             pid = os.fork()
             if pid == 0:
                 self._worker(slot, sigs)  # never returns
+            # Registered before a pending SIGTERM can run _on_signal, so it reaches this one too.
+            self.children[pid] = slot
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
-        self.children[pid] = slot
         return pid
 
     def _worker(self, slot: int, sigs: set[int]) -> None:
