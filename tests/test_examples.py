@@ -19,6 +19,9 @@ from fasterapi.testclient import AsyncTestClient, SSEEvent, TestClient
 
 _loaded: dict[str, ModuleType] = {}
 
+# The app is served by the native server: skipped, like the other integration tests, without it.
+pytestmark = pytest.mark.usefixtures("native_server")
+
 
 def example(name: str) -> ModuleType:
     """examples/<name>.py imported as a module (once per test session)."""

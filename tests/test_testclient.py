@@ -17,6 +17,9 @@ from fasterapi.testclient import AsyncTestClient, SSEEvent, TestClient, WebSocke
 
 from conftest import subprocess_env
 
+# The app is served by the native server: skipped, like the other integration tests, without it.
+pytestmark = pytest.mark.usefixtures("native_server")
+
 
 def make_app(log: list[str] | None = None) -> App:
     app = App(shutdown_timeout=5.0)
