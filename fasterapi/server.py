@@ -299,7 +299,7 @@ class _Supervisor:
                 # (OOM killer, an operator) is restarted like any later death.
                 logger.error("worker %d (pid %d) %s before it started listening; stopping", slot, pid, how)
                 self._give_up()
-                return
+                continue  # other workers may have exited already: reap them now, no SIGCHLD will come again
             self._schedule_restart(slot, pid, how)
 
     def _schedule_restart(self, slot: int, pid: int, how: str) -> None:
