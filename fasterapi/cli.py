@@ -1,47 +1,156 @@
-"""`fasterapi run module:app --host H --port P --workers N` (also `python -m fasterapi`)."""
+"""`fasterapi run module:app --host H --port P --workers N` (also `python -m fasterapi`).
+
+Mistakes in the command line or the environment (bad ``module:app``, app not found, port
+in use, bad option value) are reported as one ``error: ...`` line on stderr saying what
+to change, with exit status 2 (usage) or 1 (cannot listen); never a traceback. An
+exception from the app's own code while serving (a startup hook) is logged with its
+traceback, then summed up in one ``error:`` line; exit status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
-from typing import Sequence
+import traceback
+from typing import NoReturn, Sequence
+
+from . import server
+
+
+class CLIError(Exception):
+    """A one-line error for the user; ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _where(exc: BaseException, module_name: str) -> str:
+    """' (file.py, line N)' of the innermost frame of the failing import, for a one-line error."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({exc.filename}, line {exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    for fr in reversed(frames):
+        if "importlib" not in fr.filename and not fr.filename.startswith("<"):
+            return f" ({fr.filename}, line {fr.lineno})"
+    return ""
 
 
 def load_app(spec: str):
+    """Import ``module:attribute`` (from the current directory too) and return the App.
+    Raises CLIError (one line) when it cannot."""
     module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise SystemExit(f"error: expected 'module:app', got {spec!r}")
+    if not module_name or not attr or not attr.isidentifier():
+        raise CLIError(f"expected 'module:app' (e.g. myproject.main:app), got {spec!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SystemExit(f"error: cannot import module {module_name!r}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise CLIError(f"no module named {exc.name!r}; run from the directory that holds it "
+                           f"or check the spelling of {module_name!r}") from None
+        raise CLIError(f"importing {module_name!r} failed: {exc}{_where(exc, module_name)}; "
+                       "install the missing package") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module raised while importing
+        text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        msg = text.splitlines()[0] if text else ""
+        raise CLIError(f"importing {module_name!r} raised {type(exc).__name__}: {msg}"
+                       f"{_where(exc, module_name)}") from None
     try:
         obj = getattr(module, attr)
     except AttributeError:
-        raise SystemExit(f"error: module {module_name!r} has no attribute {attr!r}") from None
+        raise CLIError(f"module {module_name!r} has no attribute {attr!r}; "
+                       f"is the App named differently (e.g. {module_name}:app)?") from None
     from .app import App
 
     if not isinstance(obj, App):
-        raise SystemExit(f"error: {spec!r} is a {type(obj).__name__}, not a fasterapi.App")
+        raise CLIError(f"{spec!r} is a {type(obj).__name__}, not a fasterapi.App")
     return obj
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _non_negative(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line (argparse prints the usage too); --help still shows the full usage.
+        raise CLIError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="fasterapi", description="Run a FasterAPI application.")
+    parser.add_argument("--version", action="version", version=f"fasterapi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="serve an app", description="Serve a FasterAPI app until SIGTERM/SIGINT.",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("app", help="module:attribute of the App, e.g. myapp:app (imported from the current directory)")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    run.add_argument("--port", type=_port, default=8000, help="TCP port; 0 picks a free one (one worker only)")
+    run.add_argument("--workers", type=_positive, default=1,
+                     help="processes sharing the port with SO_REUSEPORT; >1 needs a fixed --port")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                     help="logging level")
+    run.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
+                     help="event loop for the Python side (auto: uvloop when installed)")
+    run.add_argument("--max-restarts-per-minute", type=_non_negative, default=server.MAX_RESTARTS_PER_MINUTE,
+                     help="with --workers >1: worker restarts allowed per 60 s (all workers together) "
+                          "before the parent stops and exits 1")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fasterapi", description="Run a FasterAPI application.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="serve an app")
-    run.add_argument("app", help="module:attribute of the App, e.g. myapp:app")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--workers", type=int, default=1)
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    args = parser.parse_args(argv)
-    app = load_app(args.app)
-    app.run(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.workers > 1 and args.port == 0:
+            raise CLIError("--workers > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
+        app = load_app(args.app)
+        # What App.run() does, plus the supervision option it leaves at its default.
+        server.run_app(app, args.host, args.port, args.workers, args.log_level, args.loop,
+                       max_restarts_per_minute=args.max_restarts_per_minute)
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except server.ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the app's own code failed (e.g. a startup hook)
+        # Not a command-line mistake: the traceback points into the app, so it is logged.
+        logging.getLogger("fasterapi").error("the app failed while serving", exc_info=exc)
+        print(f"error: the app failed: {type(exc).__name__}: {exc} (traceback above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,6 +8,9 @@ import os
 import re
 import signal
 import socket
+import sys
+import threading
+import time
 
 import httpx
 import pytest
@@ -182,3 +185,137 @@ def test_sigterm_closes_callback_handler_websockets_1001(spawn: Spawner) -> None
     srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", "0"])
     asyncio.run(_ws_client_sees_1001_on_sigterm(srv, signal.SIGTERM, "/ws/callback"))
     assert srv.wait() == 0
+
+
+# --- supervision: the parent restarts a worker that dies ------------------------------------
+
+def worker_pids(parent: int) -> set[int]:
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except FileNotFoundError:
+        return set()
+
+
+def wait_for(cond, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+class RequestLoop:
+    """Requests /pid over a new connection each time, from a thread, until stopped."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ok: list[tuple[float, int]] = []  # (monotonic time, answering pid)
+        self.failed: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.ok.append((time.monotonic(), pid_over_new_connection(self.port)))
+            except (OSError, ConnectionError, AssertionError) as exc:
+                self.failed.append((time.monotonic(), repr(exc)))
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+
+def test_killed_worker_is_restarted_under_load_and_serves_again(spawn: Spawner) -> None:
+    port = free_port()
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", str(port), "--workers", "2"], ready_lines=2)
+    first = wait_for(lambda: (p if len(p := worker_pids(srv.proc.pid)) == 2 else None), what="2 workers")
+    load = RequestLoop(port)
+    try:
+        wait_for(lambda: len(load.ok) >= 20, what="20 requests before the kill")
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert srv.wait_for_output(rf"worker \d \(pid {victim}\) was killed by SIGKILL; restarting it in", 15), \
+            srv.output()
+        assert srv.wait_for_output(r"worker \d restarted as pid \d+", 15), srv.output()
+        new = int(re.search(r"restarted as pid (\d+)", srv.output()).group(1))
+        assert new not in first
+        assert worker_pids(srv.proc.pid) == (first - {victim}) | {new}
+        # The new worker takes new connections, and the survivor kept serving meanwhile.
+        wait_for(lambda: any(pid == new for _, pid in load.ok), what=f"an answer from the new worker {new}")
+        survivor = (first - {victim}).pop()
+        assert any(pid == survivor and t > killed_at for t, pid in load.ok)
+    finally:
+        load.stop()
+    after = [t for t, _ in load.ok if t > killed_at]
+    print(f"requests: {len(load.ok)} ok ({len(after)} after the kill), {len(load.failed)} failed")
+    assert len(after) >= 20, f"only {len(after)} requests succeeded after the kill"
+    # Only connections the dying worker had accepted (or had queued) may fail.
+    assert len(load.failed) <= 10, load.failed
+    assert not [f for t, f in load.failed if t > killed_at + 5], load.failed
+    # SIGTERM still drains every worker (the restarted one included) and exits 0.
+    assert srv.stop() == 0
+    assert all(not os.path.exists(f"/proc/{p}") or open(f"/proc/{p}/stat").read().split()[2] == "Z"
+               for p in (first | {new}))
+
+
+def test_restart_budget_exhausted_stops_everything_with_status_1(spawn: Spawner) -> None:
+    port = free_port()
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", str(port), "--workers", "2",
+                       "--max-restarts-per-minute", "1"], ready_lines=2)
+    first = wait_for(lambda: (p if len(p := worker_pids(srv.proc.pid)) == 2 else None), what="2 workers")
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    assert srv.wait_for_output(r"restarted as pid \d+", 15), srv.output()
+    new = int(re.search(r"restarted as pid (\d+)", srv.output()).group(1))
+    wait_for(lambda: len(srv.listening_ports()) >= 3, what="the restarted worker listening")
+    os.kill(new, signal.SIGKILL)  # the second death within a minute: over budget
+    assert srv.wait() == 1
+    assert re.search(r"1 restarts within the last 60 s is the limit", srv.output()), srv.output()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_worker_failing_at_startup_is_not_restarted(spawn: Spawner) -> None:
+    (spawn.cwd / "startup_fails.py").write_text(
+        "from fasterapi import App\napp = App()\n\n@app.on_startup\ndef connect():\n"
+        "    raise RuntimeError('cannot reach the database')\n")
+    port = free_port()
+    sp = ServerProcess([sys.executable, "-m", "fasterapi", "run", "startup_fails:app", "--port", str(port),
+                        "--workers", "2"], spawn.cwd)
+    spawn.procs.append(sp)
+    assert sp.wait(30) == 1
+    out = sp.output()
+    assert "cannot reach the database" in out
+    assert "before it started listening; stopping" in out
+    assert "restarted as pid" not in out
+
+
+def test_workers_stop_when_the_parent_is_killed(spawn: Spawner) -> None:
+    port = free_port()
+    srv = spawn.start(["-m", "fasterapi", "run", APP, "--port", str(port), "--workers", "2"], ready_lines=2)
+    workers = wait_for(lambda: (p if len(p := worker_pids(srv.proc.pid)) == 2 else None), what="2 workers")
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(10)
+
+    def gone() -> bool:
+        # Orphans are re-parented and reaped by init (or linger as zombies until then).
+        for p in workers:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        return False
+            except FileNotFoundError:
+                pass
+        return True
+
+    wait_for(gone, 15, "the workers exiting after their parent died")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
