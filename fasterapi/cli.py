@@ -38,10 +38,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--broker", default=None, metavar="URL",
+                     help="e.g. redis://localhost:6379/0: pub/sub and SSE replay across workers and machines "
+                          "(default: env FASTERAPI_BROKER)")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     app = load_app(args.app)
-    app.run(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
+    from .broker import BrokerError
+
+    try:
+        app.run(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, broker=args.broker)
+    except BrokerError as exc:
+        raise SystemExit(f"error: {exc}") from None
     return 0
 
 
