@@ -354,7 +354,17 @@ class App:
                         r.replay.append(str(id), encoded)
         return self._server.publish(topic, data, encoded)
 
+    @property
+    def broker(self) -> str | None:
+        """The broker URL in use while serving (password hidden), else None."""
+        if self._bridge is None:
+            return None
+        from .broker import redact
+
+        return redact(self._bridge.broker.url)
+
     def subscribers(self, topic: str) -> int:
+        """Subscribers of ``topic`` in this worker (a broker does not change this count)."""
         return 0 if self._server is None else self._server.subscribers(topic)
 
     def stats(self) -> dict[str, int]:

@@ -377,3 +377,76 @@ def test_bad_broker_url_is_a_clear_error(spawn: Spawner, url: str, msg: str) -> 
     assert p.returncode != 0
     assert msg in p.stderr, p.stderr
     assert "Traceback" not in p.stderr and "secret" not in p.stderr
+
+
+# --- examples with --workers and --broker -------------------------------------------------------------
+def test_examples_with_workers_and_broker(spawn: Spawner, redis_server: Any) -> None:
+    from conftest import EXAMPLES
+
+    port = free_port()
+    chat = spawn.start([str(EXAMPLES / "websocket_chat.py"), "--port", str(port), "--workers", "2",
+                        "--broker", redis_server.url], ready_lines=2)
+
+    async def chat_run() -> None:
+        pids: dict[str, Any] = {}
+        for k in range(60):  # one client per worker
+            ws = await connect(f"{chat.ws_url}/ws/lobby?name=u{k}")
+            pid = json.loads(await ws.recv())["worker"]
+            if pid in pids:
+                await ws.close()
+            else:
+                pids[pid] = ws
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
+        x, y = pids.values()
+        seen = False
+        for attempt in range(50):  # until y's worker is subscribed at Redis
+            await x.send(f"hello {attempt}")
+            try:
+                while not seen:
+                    m = json.loads(await asyncio.wait_for(y.recv(), 0.2))
+                    seen = m.get("text", "").startswith("hello")
+            except asyncio.TimeoutError:
+                pass
+            if seen:
+                break
+        for ws in pids.values():
+            await ws.close()
+        assert seen, "the other worker never saw the message"
+
+    asyncio.run(chat_run())
+
+    port = free_port()
+    notes = spawn.start([str(EXAMPLES / "sse_notifications.py"), "--port", str(port), "--workers", "2",
+                         "--broker", redis_server.url], ready_lines=2)
+    client = SSEClient()
+    reader = attach(client, notes.url + "/notifications", lambda evs: len(evs) >= 2)
+    r = httpx.post(notes.url + "/notify", content="hello subscribers", headers={"Connection": "close"}, timeout=10)
+    assert r.status_code == 200
+    reader.join(10)
+    rid, event, data = client.events[1]
+    assert (event, data) == ("notification", "hello subscribers") and ":" in rid
+
+
+def test_one_broker_subscription_per_worker_per_topic(spawn: Spawner, redis_server: Any) -> None:
+    a = start(spawn, redis_server)
+    b = start(spawn, redis_server)
+
+    def numsub() -> int:
+        reply = redis_server.command("PUBSUB", "NUMSUB", "fasterapi:t:topo")
+        return int(reply.rstrip(b"\r\n").rsplit(b":", 1)[1])
+
+    async def run() -> None:
+        conns = [await connect(f"ws://127.0.0.1:{port}/ws/topo") for port in [a.port] * 30 + [b.port] * 10]
+        wait_until(lambda: numsub() == 2, 5)  # 40 clients, 2 workers: 2 subscriptions
+        time.sleep(0.3)
+        assert numsub() == 2
+        for ws in conns[:29] + conns[30:]:
+            await ws.close()
+        time.sleep(0.3)
+        assert numsub() == 1                  # b's last local subscriber left (closed natively)
+        await conns[29].close()
+        wait_until(lambda: numsub() == 0, 2)
+
+    asyncio.run(run())
