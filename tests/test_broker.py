@@ -450,3 +450,31 @@ def test_one_broker_subscription_per_worker_per_topic(spawn: Spawner, redis_serv
         wait_until(lambda: numsub() == 0, 2)
 
     asyncio.run(run())
+
+
+def test_worker_memory_flat_over_many_broker_messages(spawn: Spawner, redis_server: Any) -> None:
+    """RESP2 on the subscriber connection: no per-message leak (redis/hiredis-py#235)."""
+    a = start(spawn, redis_server)
+    b = start(spawn, redis_server)
+    chunk, rounds = 20_000, 4
+    samples: list[int] = []
+
+    async def run() -> None:
+        clients = await clients_on_every_worker([a.port, b.port], 2, "mem")
+        sub = next(ws for pid, ws in clients.items() if pid == a.proc.pid)
+        pub = next(ws for pid, ws in clients.items() if pid == b.proc.pid)
+        for r in range(rounds):
+            await pub.send(f"burst {chunk} R{r}")
+            got = 0
+            while got < chunk:
+                if (await asyncio.wait_for(sub.recv(), 20)).startswith(f"R{r}:"):
+                    got += 1
+            samples.append(stats(a)["rss_kib"])
+        for ws in clients.values():
+            await ws.close()
+
+    asyncio.run(run())
+    assert stats(a)["broker_received"] >= chunk * rounds
+    growth = samples[-1] - samples[1]  # after a warm-up round
+    print(f"worker RSS over {chunk * (rounds - 1)} broker messages: {samples} KiB, growth {growth} KiB")
+    assert growth < 2048, samples
