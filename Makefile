@@ -122,6 +122,7 @@ conformance: install
 
 bench: install-bench
 	$(VPY) -m loadtest.bench $(if $(QUICK),--quick,) --report-dir reports/bench
+	$(VPY) -m loadtest.broker_bench $(if $(QUICK),--quick,) --report-dir reports/bench
 
 bench-gate: install-bench
 	$(VPY) -m loadtest.gate
