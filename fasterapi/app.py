@@ -325,7 +325,9 @@ class App:
     # --- pub/sub -------------------------------------------------------------------
     def publish(self, topic: str, data: Any, *, event: str | None = None, id: str | int | None = None) -> int:
         """Fan ``data`` out natively to every WebSocket and SSE subscriber of ``topic``.
-        str -> text, bytes -> binary, anything else -> JSON text. Returns local deliveries.
+        str -> text, bytes -> binary, anything else -> JSON text. Returns the deliveries made in
+        this worker now (with a broker, replay-route SSE subscribers are fed from the broker
+        stream a moment later and are not in this count).
 
         With a broker, the message also goes (queued, never blocking) to every other worker
         subscribed to ``topic``; on a ``replay=N`` topic the broker assigns the SSE event id

@@ -478,3 +478,28 @@ def test_worker_memory_flat_over_many_broker_messages(spawn: Spawner, redis_serv
     growth = samples[-1] - samples[1]  # after a warm-up round
     print(f"worker RSS over {chunk * (rounds - 1)} broker messages: {samples} KiB, growth {growth} KiB")
     assert growth < 2048, samples
+
+
+def test_live_replay_subscribers_reset_when_the_stream_is_lost(spawn: Spawner, redis_server: Any) -> None:
+    """A live subscriber holds ids of the old epoch: its stream ends, and its resume gets the reset."""
+    a = start(spawn, redis_server)
+    b = start(spawn, redis_server)
+    client = SSEClient()
+    reader = attach(client, a.url + "/feed", lambda evs: False)
+    publish(b, "feed", 1, 3)
+    client.wait(lambda evs: len(evs) >= 4, 10)
+    old_id = client.last_id
+    redis_server.restart(wipe=True)
+    wait_until(lambda: stats(a)["broker_connected"] == 1 and stats(b)["broker_connected"] == 1, 5)
+    publish(b, "feed", 4, 1)                 # first event of the new epoch: A notices and ends the stream
+    reader.join(10)
+    assert not reader.is_alive(), "the live stream of the lost epoch was not ended"
+    assert [d for _, e, d in client.events if e is None] == ["1", "2", "3"]
+    again = threading.Thread(target=client.read, args=(a.url + "/feed", lambda evs: len(evs) >= 6, old_id),
+                             daemon=True)
+    again.start()
+    client.wait(lambda evs: len(evs) >= 5, 10)
+    assert client.events[4][1] == "fasterapi-reset" and json.loads(client.events[4][2])["reason"] == "epoch"
+    publish(b, "feed", 5, 1)                 # live after the reset
+    again.join(10)
+    assert client.events[5][1:] == (None, "5")
