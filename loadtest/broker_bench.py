@@ -112,6 +112,61 @@ def memory_run(gen: runner.Generator, t: runner.Target, messages: int, rate: int
         srv.stop()
 
 
+def locust_run(ts: dict, seconds: int, users: int, out_dir: Path) -> dict:
+    """Locust distributed: a master and two worker processes, ChatUser alternating between two
+    FasterAPI processes (1 worker each) that share Redis; delivery latency from our histograms."""
+    from loadtest.locust_run import merge_histograms, read_stats
+
+    locust = shutil.which("locust") or str(Path(sys.executable).parent / "locust")
+    if not Path(locust).exists():
+        return {"error": "locust not installed (make install-bench)"}
+    servers = [started(runner.Target(f"chat-{i}", "", ts["redis-2w"].argv[:-4] + ts["redis-2w"].argv[-2:],
+                                     frozenset())) for i in range(2)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hist = out_dir / "chat-hist"
+    shutil.rmtree(hist, ignore_errors=True)
+    env = dict(__import__("os").environ, LOADTEST_HIST_OUT=str(hist),
+               LOADTEST_CHAT_HOSTS=",".join(s.base_http for s in servers))
+    taskset = ["taskset", "-c", runner.GENERATOR_CPU] if shutil.which("taskset") else []
+    base = taskset + [locust, "-f", str(runner.ROOT / "loadtest" / "locustfile.py")]
+    mport = runner.free_port()
+    procs = []
+    try:
+        master = subprocess.Popen(base + ["--master", "--master-bind-port", str(mport), "--expect-workers", "2",
+                                          "--headless", "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+                                          "--host", servers[0].base_http, "--csv", str(out_dir / "chat"),
+                                          "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "2",
+                                          "ChatUser"], cwd=runner.ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        procs.append(master)
+        for _ in range(2):
+            procs.append(subprocess.Popen(base + ["--worker", "--master-host", runner.HOST, "--master-port",
+                                                  str(mport), "--loglevel", "WARNING", "ChatUser"],
+                                          cwd=runner.ROOT, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        try:
+            master.wait(seconds + 90)
+        except subprocess.TimeoutExpired:
+            return {"error": "locust master did not finish"}
+        for w in procs[1:]:
+            try:
+                w.wait(20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        rows = read_stats(out_dir / "chat_stats.csv")
+        ours = merge_histograms(hist)
+        return {"users": users, "seconds": seconds, "workers": 2, "servers": 2,
+                "locust_rows": [{k: r[k] for k in ("Type", "Name", "Request Count", "Failure Count", "Requests/s",
+                                                   "50%", "99%")} for r in rows],
+                "delivery_us": {k: {q: h[q] for q in ("count", "p50", "p99")} for k, h in ours.items()}}
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+        for s in servers:
+            s.stop()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shorter rounds, 100k memory messages")
@@ -121,6 +176,8 @@ def main() -> None:
     p.add_argument("--peak-rate", type=int, default=2000, help="publishes/s offered in the peak phase")
     p.add_argument("--memory-messages", type=int, default=1_000_000)
     p.add_argument("--memory-rate", type=int, default=10_000)
+    p.add_argument("--locust-seconds", type=int, default=20, help="0 skips the distributed Locust chat")
+    p.add_argument("--locust-users", type=int, default=100)
     p.add_argument("--report-dir", type=Path, default=Path("reports/bench"))
     a = p.parse_args()
     if a.quick:
@@ -163,6 +220,9 @@ def main() -> None:
                                                         for n, v in lat.items()}}
         out["memory"] = memory_run(gen, ts["redis-2w"], a.memory_messages, a.memory_rate)
         print(f"memory: {out['memory']['slope_kib_per_100k_messages']} KiB per 100k messages", file=sys.stderr)
+        if a.locust_seconds:
+            out["locust"] = locust_run(ts, a.locust_seconds, a.locust_users, a.report_dir / "broker-locust")
+            print(f"locust: {out['locust']}", file=sys.stderr)
     finally:
         redis.kill()
         redis.wait(5)
@@ -182,6 +242,18 @@ def main() -> None:
           f"RSS of the 2 workers + parent over {mem['messages']} broker messages: {mem['rss_first_kib']} KiB at start, "
           f"{mem['rss_half_kib']} KiB at half time, {mem['rss_last_kib']} KiB at the end; slope over the second half "
           f"{mem['slope_kib_per_100k_messages'] or 0:.1f} KiB per 100k messages.", ""]
+    lc = out.get("locust") or {}
+    if lc and "error" not in lc:
+        md += [f"Locust distributed (master + 2 worker processes, {lc['users']} ChatUsers alternating between 2 "
+               f"FasterAPI processes sharing Redis, {lc['seconds']} s):", "",
+               "| what | count | req/s | p50 | p99 |", "|---|---|---|---|---|"]
+        md += [f"| {r['Type']} {r['Name']} (Locust, ms) | {r['Request Count']} | {float(r['Requests/s']):.1f} | "
+               f"{r['50%']} | {r['99%']} |" for r in lc["locust_rows"]]
+        md += [f"| {k} (ours, µs) | {h['count']} | | {h['p50']:.0f} | {h['p99']:.0f} |"
+               for k, h in lc["delivery_us"].items()]
+        md.append("")
+    elif lc:
+        md += [f"Locust distributed: not run ({lc['error']}).", ""]
     (a.report_dir / "broker.md").write_text("\n".join(md))
     print("\n".join(md))
 
