@@ -320,7 +320,7 @@ def test_outage_local_delivery_continues_and_remote_resumes(spawn: Spawner, redi
     sa = stats(a)
     lost = n - len(ids_b)
     assert lost > 0
-    assert sa["broker_publish_failed"] >= lost - 5  # what B missed was counted as lost on A
+    assert sa["broker_publish_failed"] >= lost - 10  # what B missed was counted on A (a few may be in flight)
     assert sa["broker_connected"] == 1 and stats(b)["broker_reconnects"] >= 1
 
 
