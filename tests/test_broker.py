@@ -503,3 +503,34 @@ def test_live_replay_subscribers_reset_when_the_stream_is_lost(spawn: Spawner, r
     publish(b, "feed", 5, 1)                 # live after the reset
     again.join(10)
     assert client.events[5][1:] == (None, "5")
+
+
+def test_resume_from_before_the_first_event(spawn: Spawner, redis_server: Any) -> None:
+    """The reset on an empty stream carries ``<epoch>:0-0``; resuming from it replays everything
+    while nothing was trimmed, and resets once the head was trimmed away."""
+    a = start(spawn, redis_server)
+    first = SSEClient()
+    reader = attach(first, a.url + "/short", lambda evs: True)
+    reader.join(10)
+    start_id = first.events[0][0]
+    assert start_id.endswith(":0-0")
+    publish(a, "short", 1, 3)
+    again = SSEClient()
+    again.read(a.url + "/short", lambda evs: len(evs) >= 3, last_id=start_id, timeout=10)
+    assert [(e, d) for _, e, d in again.events] == [(None, "1"), (None, "2"), (None, "3")]
+    publish(a, "short", 4, 1000)             # replay=10: the head is trimmed
+    late = SSEClient()
+    late.read(a.url + "/short", lambda evs: len(evs) >= 1, last_id=start_id, timeout=10)
+    assert late.events[0][1] == "fasterapi-reset" and json.loads(late.events[0][2])["reason"] == "expired"
+
+
+def test_replay_route_refuses_drop_policy() -> None:
+    from fasterapi import App
+
+    app = App()
+    with pytest.raises(ValueError, match="slow_policy must be 'close'"):
+        app.add_sse_route("/x", topic="x", replay=10, slow_policy="drop")
+    app.add_sse_route("/y", topic="y", replay=10)
+    assert app.sse_routes[-1].options["slow_policy"] == "close"
+    app.add_sse_route("/z", topic="z")
+    assert app.sse_routes[-1].options["slow_policy"] == "drop"
