@@ -6,7 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMPS := .stamps
 JOBS ?= $(shell nproc)
-APT_PKGS := build-essential pkg-config zlib1g-dev libssl-dev libgtest-dev libgmock-dev chromium chromium-driver
+APT_PKGS := build-essential pkg-config zlib1g-dev libssl-dev libgtest-dev libgmock-dev chromium chromium-driver redis-server
 FUZZ_APT_PKGS := clang-14 libclang-rt-14-dev
 FUZZ_SECONDS ?= 30
 QUICK ?=
@@ -122,6 +122,7 @@ conformance: install
 
 bench: install-bench
 	$(VPY) -m loadtest.bench $(if $(QUICK),--quick,) --report-dir reports/bench
+	$(VPY) -m loadtest.broker_bench $(if $(QUICK),--quick,) --report-dir reports/bench
 
 bench-gate: install-bench
 	$(VPY) -m loadtest.gate

@@ -4,7 +4,11 @@
     curl -N http://127.0.0.1:8000/notifications &
     curl -d 'hello' http://127.0.0.1:8000/notify
 A client reconnecting with Last-Event-ID gets what it missed from the replay buffer
-(the last 1000 notifications).
+(the last 1000 notifications). Across workers and machines:
+
+    python examples/sse_notifications.py --port 8000 --workers 2 --broker redis://127.0.0.1:6379/0
+Then ids are assigned by Redis (a Redis Stream per topic) and a client may resume on any
+worker; when its id is no longer kept it gets an ``event: fasterapi-reset`` first.
 """
 
 import argparse
@@ -26,6 +30,8 @@ def notify(request: Request) -> dict:
         from fasterapi import HTTPException
 
         raise HTTPException(400, "the notification body must not be empty")
+    if app.broker:  # the broker assigns the id (on every worker of every machine)
+        return {"delivered": app.publish("notifications", text, event="notification")}
     event_id = next(_ids)
     delivered = app.publish("notifications", text, event="notification", id=event_id)
     return {"id": event_id, "delivered": delivered}
@@ -35,5 +41,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--broker", default=None, help="e.g. redis://127.0.0.1:6379/0 (replay across workers)")
     args = parser.parse_args()
-    app.run(host=args.host, port=args.port)
+    app.run(host=args.host, port=args.port, workers=args.workers, broker=args.broker)

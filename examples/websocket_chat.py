@@ -1,11 +1,14 @@
 """Chat rooms over native pub/sub, with a browser page at `/`.
 
     python examples/websocket_chat.py --port 8000   # then open http://127.0.0.1:8000/
-Each room is a topic: a message is published once and fanned out from C++.
+    python examples/websocket_chat.py --port 8000 --workers 2 --broker redis://127.0.0.1:6379/0
+Each room is a topic: a message is published once and fanned out from C++. With a broker
+(Redis) every worker, on this machine or another, shows the same conversation.
 """
 
 import argparse
 import json
+import os
 
 from fasterapi import App, HTMLResponse, WebSocket
 
@@ -41,7 +44,7 @@ document.getElementById("join").onclick = () => {
   ws.onopen = () => { document.getElementById("status").textContent = "connected to " + room;
                       document.getElementById("text").disabled = false; document.getElementById("send").disabled = false; };
   ws.onmessage = (ev) => { const m = JSON.parse(ev.data);
-                           if (m.type === "system") line(m.text, "sys");
+                           if (m.type === "system") line(m.text + (m.worker ? " (worker " + m.worker + ")" : ""), "sys");
                            else line(m.name + ": " + m.text, m.name === name ? "me" : ""); };
   ws.onclose = () => { document.getElementById("status").textContent = "disconnected"; };
 };
@@ -64,20 +67,27 @@ async def chat(ws: WebSocket, room: str) -> None:
     topic = "room:" + room
     await ws.accept()
     ws.subscribe(topic)
-    app.publish(topic, json.dumps({"type": "system", "text": f"{name} joined {room}"}))
+    joined = {"type": "system", "text": f"{name} joined {room}"}
+    if app.broker:  # several workers: say which one serves this user
+        joined["worker"] = os.getpid()
+    app.publish(topic, json.dumps(joined))
     try:
         async for message in ws:
             if isinstance(message, bytes):
                 continue
             app.publish(topic, json.dumps({"type": "message", "name": name, "text": message[:4096]}))
     finally:
-        if app.subscribers(topic):
+        try:  # others may be on other workers: announce even without local subscribers
             app.publish(topic, json.dumps({"type": "system", "text": f"{name} left"}))
+        except RuntimeError:
+            pass  # the server is already stopped
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--broker", default=None, help="e.g. redis://127.0.0.1:6379/0 (rooms across workers)")
     args = parser.parse_args()
-    app.run(host=args.host, port=args.port)
+    app.run(host=args.host, port=args.port, workers=args.workers, broker=args.broker)

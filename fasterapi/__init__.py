@@ -2,6 +2,7 @@
 
 from . import _core
 from .app import App
+from .broker import BrokerError
 from .requests import HTMLResponse, HTTPException, JSONResponse, PlainTextResponse, Request, Response
 from .sse import ServerSentEvent
 from .websocket import WebSocket, WebSocketDisconnect
@@ -10,6 +11,7 @@ __version__ = _core.__version__
 
 __all__ = [
     "App",
+    "BrokerError",
     "HTMLResponse",
     "HTTPException",
     "JSONResponse",

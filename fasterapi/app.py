@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import signal
 import traceback
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class SSERoute:
     options: dict[str, Any]
     headers: list[tuple[str, str]] = field(default_factory=list)
     native: int = -1
+    replay_events: int = 0
 
 
 _BUILTIN_NAMES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -140,10 +142,11 @@ def _to_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 class _SSEStream:
-    __slots__ = ("conn", "task", "drain", "closed")
+    __slots__ = ("conn", "task", "drain", "closed", "replay_topic")
 
     def __init__(self, conn: int) -> None:
         self.conn = conn
+        self.replay_topic: str | None = None  # set on replay routes fed by a broker
         self.task: asyncio.Task | None = None
         self.drain: asyncio.Future | None = None
         self.closed = False
@@ -165,7 +168,14 @@ class App:
                  request_timeout: float = 10.0, keepalive_timeout: float = 5.0,
                  send_high_water: int = 1 << 20, send_low_water: int = 256 << 10,
                  max_send_buffer: int = 64 << 20, close_timeout: float = 3.0,
-                 shutdown_timeout: float = 10.0) -> None:
+                 shutdown_timeout: float = 10.0, broker: str | None = None,
+                 broker_heartbeat: float = 1.0) -> None:
+        """``broker``: e.g. ``"redis://host:6379/0"`` (default: env ``FASTERAPI_BROKER``, else none)
+        makes publish/subscribe and SSE replay topic routes span processes and machines; see
+        docs/deployment.md "Scaling out". ``broker_heartbeat`` (s): broker liveness probe period."""
+        self.broker_url = broker
+        self.broker_heartbeat = broker_heartbeat
+        self._bridge: Any = None
         self.limits = dict(max_body_size=max_body_size, max_request_line=max_request_line,
                            max_header_bytes=max_header_bytes, max_headers=max_headers,
                            max_connections=max_connections, request_timeout=request_timeout,
@@ -277,7 +287,7 @@ class App:
 
     def add_sse_route(self, path: str, handler: Callable[..., Any] | None = None, *, ping_interval: float = 15.0,
                       replay: int = 0, replay_bytes: int = 4 << 20, topic: str | None = None,
-                      slow_policy: str = "drop", max_backlog: int = 4 << 20,
+                      slow_policy: str | None = None, max_backlog: int = 4 << 20,
                       headers: Iterable[tuple[str, str]] = ()) -> None:
         """Serve Server-Sent Events at ``path`` from a generator ``handler`` (or, with no
         handler, the pub/sub ``topic``). ``ping_interval`` seconds (15.0, 0 off) between
@@ -299,13 +309,20 @@ class App:
                 raise TypeError(f"SSE handler {getattr(handler, '__qualname__', handler)!r} must be a generator "
                                 "(async def ... yield, or def ... yield) producing dict, ServerSentEvent or str")
             params = _check_http_params(handler, template, "SSE")
+        # A replay route closes a subscriber that falls behind (it resumes by Last-Event-ID, with
+        # no gap); skipping events there would be a silent gap. Other routes drop by default.
+        if slow_policy is None:
+            slow_policy = "close" if replay else "drop"
         if slow_policy not in ("close", "drop"):
             raise ValueError(f"slow_policy must be 'close' or 'drop', not {slow_policy!r}")
+        if replay and slow_policy == "drop":
+            raise ValueError(f"SSE route {path!r} has replay={replay}: slow_policy must be 'close' "
+                             "(dropping events would leave a gap that Last-Event-ID cannot fill)")
         headers = list(headers)
         _check_latin1_headers(headers, f"SSE route {path!r}")
         route = SSERoute(template, handler, params, kind, topic, ReplayBuffer(replay, replay_bytes) if replay else None,
                          dict(ping_interval=ping_interval, slow_policy=slow_policy, max_backlog=max_backlog),
-                         headers)
+                         headers, replay_events=replay)
         self.sse_routes.append(route)
         if topic is not None:
             self._sse_topics.setdefault(topic, []).append(route)
@@ -328,13 +345,29 @@ class App:
     # --- pub/sub -------------------------------------------------------------------
     def publish(self, topic: str, data: Any, *, event: str | None = None, id: str | int | None = None) -> int:
         """Fan ``data`` out natively to every WebSocket and SSE subscriber of ``topic``.
-        str -> text, bytes -> binary, anything else -> JSON text. Returns deliveries."""
+        str -> text, bytes -> binary, anything else -> JSON text. Returns the deliveries made in
+        this worker now (with a broker, replay-route SSE subscribers are fed from the broker
+        stream a moment later and are not in this count).
+
+        With a broker, the message also goes (queued, never blocking) to every other worker
+        subscribed to ``topic``; on a ``replay=N`` topic the broker assigns the SSE event id
+        (``id=`` is then a ValueError) and every SSE subscriber, local ones included, gets the
+        event from the broker stream. What cannot reach the broker counts in
+        ``stats()["broker_publish_failed"]``."""
         if self._server is None:
             raise RuntimeError("publish() needs a running server (call it from a handler or after startup)")
         if not isinstance(data, (str, bytes)):
             data = compact_json(data)
         sse_routes = self._sse_topics.get(topic)
         encoded = None
+        bridge = self._bridge
+        if bridge is not None:
+            if id is not None and topic in bridge.maxlen:
+                raise ValueError(f"topic {topic!r} has a replay route: with a broker its event ids are assigned "
+                                 "by the broker; publish without id=")
+            if sse_routes and topic in bridge.live_sse:
+                encoded = encode_event(data, event, id)
+            return bridge.publish(topic, data, event, id, encoded)
         if sse_routes:
             encoded = encode_event(data, event, id)
             if id is not None:
@@ -343,11 +376,38 @@ class App:
                         r.replay.append(str(id), encoded)
         return self._server.publish(topic, data, encoded)
 
+    @property
+    def broker(self) -> str | None:
+        """The broker URL in use while serving (password hidden), else None."""
+        if self._bridge is None:
+            return None
+        from .broker import redact
+
+        return redact(self._bridge.broker.url)
+
     def subscribers(self, topic: str) -> int:
+        """Subscribers of ``topic`` in this worker (a broker does not change this count)."""
         return 0 if self._server is None else self._server.subscribers(topic)
 
     def stats(self) -> dict[str, int]:
-        return {} if self._server is None else self._server.stats()
+        """Native counters; with a broker also ``broker_*`` (published, publish_failed, received,
+        reconnects, heartbeat_timeouts, connected, subscriptions, queue, replay_resets)."""
+        if self._server is None:
+            return {}
+        st = self._server.stats()
+        if self._bridge is not None:
+            st.update(self._bridge.stats())
+        return st
+
+    def _replay_streams(self, topic: str) -> list[int]:
+        return [c for c, o in self._conns.items() if isinstance(o, _SSEStream) and o.replay_topic == topic]
+
+    def _end_sse(self, conn: int) -> None:
+        obj = self._conns.pop(conn, None)
+        if isinstance(obj, _SSEStream):
+            obj.closed = True
+        if self._server is not None:
+            self._server.sse_end(conn)
 
     # --- native callbacks ------------------------------------------------------------
     def _forget(self, conn: int) -> None:
@@ -593,6 +653,10 @@ class App:
         self._conns[conn] = stream
         srv.sse_start(conn, route.native, route.headers)
         last_id = request.last_event_id
+        if self._bridge is not None and route.replay is not None and route.kind == "topic":
+            stream.replay_topic = route.topic
+            self._bridge.attach(conn, route.topic, last_id)
+            return
         if route.replay is not None and last_id is not None:
             missed = route.replay.after(last_id)
             for encoded in missed or ():
@@ -657,8 +721,17 @@ class App:
             r.native = srv.add_ws_route(**r.options)
         for sr in self.sse_routes:
             sr.native = srv.add_sse_route(**sr.options)
+        url = self.broker_url or os.environ.get("FASTERAPI_BROKER") or None
+        bridge = None
+        if url:
+            from .broker import create_broker
+            from .broker.bridge import Bridge
+
+            bridge = Bridge(self, create_broker(url, heartbeat=self.broker_heartbeat))
+            await bridge.start(srv)  # BrokerError naming the URL, before the port is taken
         self.port = srv.listen()
         self._server = srv
+        self._bridge = bridge
         self._stop = asyncio.Event()
         installed: list[int] = []
         if install_signal_handlers:
@@ -668,7 +741,7 @@ class App:
                     installed.append(sig)
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
-        loop.add_reader(srv.fileno(), srv.poll)
+        loop.add_reader(srv.fileno(), srv.poll if bridge is None else bridge.poll)
         try:
             for fn in self._startup:
                 r = fn()
@@ -687,6 +760,9 @@ class App:
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            if bridge is not None:
+                await bridge.stop()
+                self._bridge = None
             self._server = None
             self._conns.clear()
 
@@ -710,12 +786,24 @@ class App:
                 await r
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
-            loop: str = "auto") -> None:
-        """Serve until SIGINT/SIGTERM; ``workers=N`` forks N processes sharing the port (SO_REUSEPORT).
-        ``loop``: "auto" (uvloop when installed), "uvloop" or "asyncio"; env FASTERAPI_LOOP overrides."""
+            loop: str = "auto", broker: str | None = None, max_restarts_per_minute: int | None = None) -> None:
+        """Serve until SIGINT/SIGTERM; ``workers=N`` forks N processes sharing the port (SO_REUSEPORT),
+        supervised: a worker that dies is restarted with backoff, at most ``max_restarts_per_minute``
+        (None: ``fasterapi.server.MAX_RESTARTS_PER_MINUTE``) before the parent stops and exits 1.
+        ``loop``: "auto" (uvloop when installed), "uvloop" or "asyncio"; env FASTERAPI_LOOP overrides.
+        ``broker``: overrides App(broker=...); checked once before forking (BrokerError naming the URL).
+        Raises ``fasterapi.server.ListenError`` (an OSError, one line) when host:port cannot be bound."""
         from .server import run_app
 
-        run_app(self, host, port, workers, log_level, loop)
+        if broker is not None:
+            self.broker_url = broker
+        url = self.broker_url or os.environ.get("FASTERAPI_BROKER")
+        if url:
+            from .broker import check_broker
+
+            check_broker(url)
+
+        run_app(self, host, port, workers, log_level, loop, max_restarts_per_minute=max_restarts_per_minute)
 
 
 SSEStreamT = _SSEStream

@@ -18,6 +18,7 @@ import traceback
 from typing import NoReturn, Sequence
 
 from . import server
+from .broker import BrokerError
 
 
 class CLIError(Exception):
@@ -123,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="processes sharing the port with SO_REUSEPORT; >1 needs a fixed --port")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                      help="logging level")
+    run.add_argument("--broker", default=None, metavar="URL",
+                     help="e.g. redis://localhost:6379/0: pub/sub and SSE replay across workers and machines "
+                          "(None: env FASTERAPI_BROKER, else in-process only)")
     run.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
                      help="event loop for the Python side (auto: uvloop when installed)")
     run.add_argument("--max-restarts-per-minute", type=_non_negative, default=server.MAX_RESTARTS_PER_MINUTE,
@@ -137,13 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers > 1 and args.port == 0:
             raise CLIError("--workers > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
         app = load_app(args.app)
-        # What App.run() does, plus the supervision option it leaves at its default.
-        server.run_app(app, args.host, args.port, args.workers, args.log_level, args.loop,
-                       max_restarts_per_minute=args.max_restarts_per_minute)
+        app.run(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, loop=args.loop,
+                broker=args.broker, max_restarts_per_minute=args.max_restarts_per_minute)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
-    except server.ListenError as exc:
+    except (server.ListenError, BrokerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the app's own code failed (e.g. a startup hook)

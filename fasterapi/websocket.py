@@ -262,10 +262,16 @@ class WebSocket(RequestFacts):
 
     # --- pub/sub -------------------------------------------------------------------
     def subscribe(self, topic: str) -> bool:
-        return self._srv.subscribe(self.conn, topic)
+        ok = self._srv.subscribe(self.conn, topic)
+        if self._app._bridge is not None:
+            self._app._bridge.touch()  # first local subscriber: subscribe this worker at the broker
+        return ok
 
     def unsubscribe(self, topic: str) -> bool:
-        return self._srv.unsubscribe(self.conn, topic)
+        ok = self._srv.unsubscribe(self.conn, topic)
+        if self._app._bridge is not None:
+            self._app._bridge.touch()
+        return ok
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} conn={self.conn} state={('CONNECTING', 'CONNECTED', 'CLOSED')[self.state]}>"

@@ -96,7 +96,10 @@ class ChatUser(User):
         import websocket
         self.id = next(_ids)
         self.room = random.randrange(ROOMS)
-        self.ws = websocket.create_connection(_ws_url(self.host, f"/broadcast?room={self.room}"), timeout=30)
+        # LOADTEST_CHAT_HOSTS="http://a:8000,http://b:8000": users alternate between servers sharing a broker.
+        hosts = [h for h in os.environ.get("LOADTEST_CHAT_HOSTS", "").split(",") if h] or [self.host]
+        host = hosts[self.id % len(hosts)]
+        self.ws = websocket.create_connection(_ws_url(host, f"/broadcast?room={self.room}"), timeout=30)
         self.reader = gevent.spawn(self._read)
 
     def _read(self) -> None:

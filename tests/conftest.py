@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -349,3 +350,35 @@ class RawWebSocket:
 
 def decode_json(body: bytes) -> Any:
     return json.loads(body.decode())
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A private redis-server for one test (``.url``, ``.stop()``, ``.restart()``, ``.freeze()``)."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (make deps installs it)")
+    pytest.importorskip("redis")
+    from redis_fixture import RedisServer
+
+    rs = RedisServer(tmp_path)
+    rs.start()
+    try:
+        yield rs
+    finally:
+        rs.stop()
+
+
+@pytest.fixture
+def redis_aof(tmp_path: Path) -> Iterator[Any]:
+    """Like redis_server, with AOF on and ``appendfsync always`` (a restart keeps every write)."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (make deps installs it)")
+    pytest.importorskip("redis")
+    from redis_fixture import RedisServer
+
+    rs = RedisServer(tmp_path, appendonly=True)
+    rs.start()
+    try:
+        yield rs
+    finally:
+        rs.stop()

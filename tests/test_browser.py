@@ -88,3 +88,41 @@ def test_sse_page_shows_streamed_events(spawn: Spawner, driver) -> None:
     assert driver.find_element(By.ID, "status").text == "streaming"
     items = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#events li")][:3]
     assert [t.split(":")[0] for t in items] == ["tick 1", "tick 2", "tick 3"]
+
+
+def test_chat_two_workers_through_redis(spawn: Spawner, driver, redis_server) -> None:
+    """Two pages served by different workers (pids shown in the join line) see each other."""
+    import re
+
+    from conftest import EXAMPLES, free_port
+
+    port = free_port()
+    srv = spawn.start([str(EXAMPLES / "websocket_chat.py"), "--host", "127.0.0.1", "--port", str(port),
+                       "--workers", "2", "--broker", redis_server.url], ready_lines=2)
+
+    def worker_of(name: str) -> str:
+        WebDriverWait(driver, WAIT).until(lambda d: re.search(rf"{name} joined lobby \(worker \d+\)", log_text(d)))
+        return re.findall(rf"{name} joined lobby \(worker (\d+)\)", log_text(driver))[-1]
+
+    alice = join_chat(driver, srv.url + "/", "alice")
+    alice_pid = worker_of("alice")
+    driver.switch_to.new_window("tab")
+    bob = join_chat(driver, srv.url + "/", "bob")
+    for _ in range(30):  # SO_REUSEPORT picks the worker: join again until bob is on the other one
+        if worker_of("bob") != alice_pid:
+            break
+        driver.find_element(By.ID, "join").click()
+        WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "status").text == "connected to lobby")
+    bob_pid = worker_of("bob")
+    assert bob_pid != alice_pid
+    driver.find_element(By.ID, "text").send_keys("hello from bob")
+    driver.find_element(By.ID, "send").click()
+    driver.switch_to.window(alice)
+    WebDriverWait(driver, WAIT).until(lambda d: f"bob joined lobby (worker {bob_pid})" in log_text(d))
+    WebDriverWait(driver, WAIT).until(lambda d: "bob: hello from bob" in log_text(d))
+    driver.find_element(By.ID, "text").send_keys("hi bob, alice here")
+    driver.find_element(By.ID, "send").click()
+    driver.switch_to.window(bob)
+    WebDriverWait(driver, WAIT).until(lambda d: "alice: hi bob, alice here" in log_text(d))
+    driver.close()
+    driver.switch_to.window(alice)

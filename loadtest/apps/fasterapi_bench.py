@@ -86,11 +86,13 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9001)
     p.add_argument("--handler", choices=["async", "callback"], default="async")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--broker", default=None, help="redis://... (loadtest.broker_bench)")
     args = p.parse_args()
     ok, why = available()
     if not ok:
         raise SystemExit(f"fasterapi bench app not available: {why}")
-    make_app(args.handler).run(host=args.host, port=args.port)
+    make_app(args.handler).run(host=args.host, port=args.port, workers=args.workers, broker=args.broker)
 
 
 if __name__ == "__main__":

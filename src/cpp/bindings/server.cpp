@@ -334,6 +334,11 @@ FASTERAPI_BIND_ORDERED(server, 200) {
              py::arg("topic"), py::arg("data"), py::arg("sse_encoded") = py::none(),
              "Fan a message out to every subscriber natively (frame built once); returns deliveries.")
         .def("subscribers", [](PyServer& s, const std::string& t) { return s.server.subscribers(t); })
+        .def("track_topic_changes", [](PyServer& s, bool on) { s.server.track_topic_changes(on); },
+             "Record topics whose local subscriber set becomes non-empty or empty (off by default).")
+        .def("topics_changed", [](PyServer& s) { return s.server.topics_changed(); })
+        .def("take_topic_changes", [](PyServer& s) { return s.server.take_topic_changes(); },
+             "Topics changed since the last take (deduplicated); check subscribers() for the new state.")
         .def("buffered", [](PyServer& s, uint64_t conn) { return s.server.buffered(conn); })
         .def("alive", [](PyServer& s, uint64_t conn) { return s.server.alive(conn); })
         .def("close_connection", [](PyServer& s, uint64_t conn) { s.server.close_connection(conn); })

@@ -684,7 +684,10 @@ void Server::drop_topics(Connection* c) {
         auto it = topics_.find(t);
         if (it != topics_.end()) {
             it->second.erase(c);
-            if (it->second.empty()) topics_.erase(it);
+            if (it->second.empty()) {
+                if (track_topics_) changed_topics_.insert(it->first);
+                topics_.erase(it);
+            }
         }
     }
     c->topics.reset();
@@ -1002,7 +1005,8 @@ bool Server::subscribe(uint64_t id, const std::string& topic) {
     if (!c->topics) c->topics = std::make_unique<std::vector<std::string>>();
     if (std::find(c->topics->begin(), c->topics->end(), topic) == c->topics->end())
         c->topics->push_back(topic);
-    topics_[topic].insert(c);
+    auto& subs = topics_[topic];
+    if (subs.insert(c).second && subs.size() == 1 && track_topics_) changed_topics_.insert(topic);
     return true;
 }
 
@@ -1016,9 +1020,18 @@ bool Server::unsubscribe(uint64_t id, const std::string& topic) {
     auto tt = topics_.find(topic);
     if (tt != topics_.end()) {
         tt->second.erase(c);
-        if (tt->second.empty()) topics_.erase(tt);
+        if (tt->second.empty()) {
+            if (track_topics_) changed_topics_.insert(topic);
+            topics_.erase(tt);
+        }
     }
     return true;
+}
+
+std::vector<std::string> Server::take_topic_changes() {
+    std::vector<std::string> out(changed_topics_.begin(), changed_topics_.end());
+    changed_topics_.clear();
+    return out;
 }
 
 size_t Server::subscribers(const std::string& topic) const {

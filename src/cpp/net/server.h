@@ -138,6 +138,12 @@ class Server {
     size_t publish(const std::string& topic, std::string_view data, bool text,
                    std::string_view sse_encoded = {});
     size_t subscribers(const std::string& topic) const;
+    // Topics whose local subscriber set became non-empty or empty since the last
+    // take (closes included), for a broker bridge that subscribes once per topic per
+    // process. Off until enabled; deduplicated, so bounded by the number of topics.
+    void track_topic_changes(bool on) noexcept { track_topics_ = on; }
+    bool topics_changed() const noexcept { return !changed_topics_.empty(); }
+    std::vector<std::string> take_topic_changes();
 
     long long buffered(uint64_t conn) const;
     bool alive(uint64_t conn) const;
@@ -193,6 +199,8 @@ class Server {
     std::vector<WsRouteOptions> ws_routes_;
     std::vector<SseRouteOptions> sse_routes_;
     std::unordered_map<std::string, std::unordered_set<Connection*>> topics_;
+    std::unordered_set<std::string> changed_topics_;
+    bool track_topics_ = false;
     std::vector<uint8_t> rbuf_;     // shared read buffer: only leftovers are copied per connection
     http::Request scratch_req_{};   // the request being dispatched (views into input)
     Connection* dispatching_ = nullptr;
