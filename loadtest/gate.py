@@ -118,19 +118,25 @@ def main(argv: list[str] | None = None) -> int:
         for srv in servers.values():
             srv.stop()
     medians = {n: m.median(n) for n in servers}
+    gen_cpu = {n: m.generator_cpu(n) for n in servers}
     for n in servers:
-        if m.inconclusive(n):
-            print(f"gate: note: generator saturated while measuring {n} (inconclusive)", flush=True)
+        cpu = gen_cpu[n]
+        print(f"gate: {n}: median {medians[n] or 0:,.0f} {scen.unit}, generator CPU "
+              f"{'n/a' if cpu is None else f'{cpu:.0%}'}"
+              f"{' (inconclusive: generator saturated)' if m.inconclusive(n) else ''}", flush=True)
     verdict = evaluate(gates, medians, reasons)
     for v in verdict:
         if v["status"] == "UNAVAILABLE":
             print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
         else:
+            tc, bc = gen_cpu.get(v["target"]), gen_cpu.get(v["baseline"])
+            cpus = "" if tc is None or bc is None else f"; generator CPU {tc:.0%} vs {bc:.0%}"
             print(f"gate: {v['status']} {v['name']}: measured {v['ratio']:.2f}x "
-                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit})",
+                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit}{cpus})",
                   file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
     if args.json_out:
-        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "ratios": verdict,
+        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "generator_cpu": gen_cpu,
+                                             "ratios": verdict,
                                              "generator": generator.version}, indent=1))
     if any(v["status"] == "FAIL" for v in verdict):
         failed = ", ".join(v["name"] for v in verdict if v["status"] == "FAIL")

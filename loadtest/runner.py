@@ -293,6 +293,12 @@ class Generator:
         return out
 
 
+def generator_cpu(result: dict) -> float | None:
+    """The generator's own CPU use in one run (busiest thread, 1.0 = one core), if it reported it."""
+    u = ((result or {}).get("cpu") or {}).get("utilization")
+    return float(u) if isinstance(u, (int, float)) else None
+
+
 def value_of(result: dict, metric: str) -> float | None:
     if not result or "error" in result:
         return None
@@ -324,12 +330,18 @@ class Measurement:
     def inconclusive(self, target: str) -> bool:
         return any(r.get("inconclusive") for r in self.rounds.get(target, []))
 
+    def generator_cpu(self, target: str) -> float | None:
+        """Median CPU use of the generator's busiest thread (1.0 = one core) over the rounds."""
+        vals = [u for u in (generator_cpu(r) for r in self.rounds.get(target, [])) if u is not None]
+        return statistics.median(vals) if vals else None
+
     def to_json(self) -> dict:
         s = self.scenario
         return {"id": s.id, "title": s.title, "kind": s.kind, "metric": s.metric, "unit": s.unit,
                 "connections": s.connections, "skipped": self.skipped, "rounds": self.rounds,
                 "median": {t: self.median(t) for t in self.rounds},
-                "inconclusive": {t: self.inconclusive(t) for t in self.rounds}}
+                "inconclusive": {t: self.inconclusive(t) for t in self.rounds},
+                "generator_cpu": {t: self.generator_cpu(t) for t in self.rounds}}
 
 
 def _say(progress, text: str) -> None:
@@ -359,7 +371,9 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
             v = value_of(res, scenario.metric)
             where = f"[{counter[0]}/{counter[1]}] " if counter is not None else ""
             shown = f"{v:,.0f} {scenario.unit}" if v is not None else "ERROR " + str(res.get("error", ""))[:120]
-            flag = "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
+            cpu = generator_cpu(res)
+            flag = f"  generator CPU {cpu:.0%}" if cpu is not None else ""
+            flag += "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
             _say(progress, f"{where}{scenario.id} round {r + 1}/{rounds} {name:<20} {shown}{flag}")
     return m
 

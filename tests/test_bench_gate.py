@@ -85,10 +85,12 @@ def test_evaluate_verdicts():
 
 def test_gates_file_names_known_targets():
     gates = gate.load_gates(gate.DEFAULT_GATES)
-    names = {t.name for t in runner.default_targets()}
+    names = {t.name for t in runner.default_targets()} | set(gates.get("targets") or {})
     pairs = {(r["target"], r["baseline"], r["min"]) for r in gates["ratio"]}
     assert pairs == {("fasterapi-callback", "picows", 0.9), ("fasterapi-async", "websockets", 2.0),
-                     ("fasterapi-async", "native-echo", 0.5), ("fasterapi-callback", "native-echo", 0.6)}
+                     ("fasterapi-async", "native-echo", 0.5), ("fasterapi-callback", "native-echo", 0.6),
+                     ("native-sink", "native-echo", 1.1)}
+    assert gates["targets"]["native-sink"]["binary"] == "fasterapi-sink"
     assert all(t in names and b in names for t, b, _ in pairs)
 
 
@@ -139,6 +141,7 @@ def test_report_renders_plots_ratios_and_history(tmp_path):
     assert page.count("data:image/png;base64,") >= 3  # ratios, trend, scenario figure
     assert "1.50×" in page and "2.73×" in page          # callback vs picows and vs websockets
     assert "not built" in page                            # the unavailable target is named, not estimated
+    assert "<b>40%</b> (40%, 40%, 40%)" in page            # generator CPU next to every figure, per round too
     assert json.loads(__import__("html").unescape(page.split("<pre id=raw>")[1].split("</pre>")[0]))["run_id"]
     assert report.ratio_table(results["scenarios"][0], results)["fasterapi-callback"]["picows"] == pytest.approx(1.5)
     idx = report.write_index(tmp_path).read_text()
