@@ -423,8 +423,12 @@ private:
         if (start > 0) stats_.hist.record(static_cast<uint64_t>(now > start ? now - start : 0));
         ++stats_.count;
         stats_.payload_bytes += payload;
-        size_t sec = static_cast<size_t>((now - mstart_) / kSecond);
-        if (sec < stats_.timeline.size()) ++stats_.timeline[sec];
+        // Timeline second without a division per message: now only moves forward.
+        while (now >= sec_end_) {
+            ++sec_;
+            sec_end_ += kSecond;
+        }
+        if (sec_ < stats_.timeline.size()) ++stats_.timeline[sec_];
     }
     void make_payload() {
         // Text-like bytes (letters and spaces from a fixed seed): realistic for deflate, valid UTF-8.
@@ -1032,6 +1036,8 @@ private:
         int64_t t0 = sync_.t0.load(std::memory_order_acquire);
         mstart_ = t0 + static_cast<int64_t>(o_.warmup * 1e9);
         end_ = mstart_ + static_cast<int64_t>(o_.duration * 1e9);
+        sec_ = 0;
+        sec_end_ = mstart_ + kSecond;
         if (sync_.connected.load(std::memory_order_relaxed) == 0) end_ = mstart_ = t0;
         running_ = true;
         for (auto& c : conns_)
@@ -1147,6 +1153,8 @@ private:
     bool have_pwait2_ = true;
     size_t handshaking_ = 0;
     int64_t mstart_ = INT64_MAX, end_ = INT64_MAX;
+    size_t sec_ = SIZE_MAX;           // timeline second of the last record(); -1 before the first
+    int64_t sec_end_ = INT64_MIN;     // when it ends (set with mstart_)
     std::vector<Conn> conns_;
     std::vector<Conn*> dirty_, reread_;
     std::vector<uint8_t> rbuf_, zbuf_, payload_, pubbuf_, pubz_;
