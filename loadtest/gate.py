@@ -46,6 +46,9 @@ def gate_targets(gates: dict) -> list[runner.Target]:
     wanted = []
     for r in gates["ratio"]:
         wanted += [r["target"], r["baseline"]]
+    sink = (gates.get("generator") or {}).get("capacity_target")
+    if sink:
+        wanted.append(sink)
     missing = [n for n in dict.fromkeys(wanted) if n not in targets]
     if missing:
         raise SystemExit(f"gates file names unknown target(s): {', '.join(missing)}")
@@ -65,6 +68,49 @@ def evaluate(gates: dict, medians: dict, reasons: dict) -> list[dict]:
         else:
             row["ratio"] = tv / bv
             row["status"] = "PASS" if row["ratio"] >= need else "FAIL"
+        out.append(row)
+    return out
+
+
+def capacity(result: dict, metric: str) -> float | None:
+    """What one generator core can drive: the measured rate over the generator's own CPU use."""
+    v, cpu = runner.value_of(result, metric), runner.generator_cpu(result)
+    return v / cpu if v and cpu else None
+
+
+def evaluate_generator(gates: dict, gen_cpu: dict, capacities: dict, reasons: dict) -> list[dict]:
+    """[generator] checks (issue 12, the generator must out-run what it measures).
+
+    max_cpu: the generator's median CPU while measuring each ratio target stays below it (at or above,
+    the generator rather than the server may have set the figure). min_capacity: against
+    capacity_target (the trivial native sink), measured rate / generator CPU, i.e. messages per
+    second one generator core drives, median of the rounds; robust to a server starved by neighbours.
+    """
+    g = gates.get("generator") or {}
+    out = []
+    if "max_cpu" in g:
+        limit = float(g["max_cpu"])
+        sink = g.get("capacity_target")
+        for name in dict.fromkeys(n for r in gates["ratio"] for n in (r["target"], r["baseline"])):
+            if name == sink:
+                continue
+            cpu = gen_cpu.get(name)
+            row = {"name": f"generator CPU < {limit:.0%} while measuring {name}", "target": name, "max": limit,
+                   "value": cpu}
+            if cpu is None:
+                row.update(status="UNAVAILABLE", detail=reasons.get(name) or "no generator CPU reported")
+            else:
+                row["status"] = "PASS" if cpu < limit else "FAIL"
+            out.append(row)
+    if g.get("capacity_target") and "min_capacity" in g:
+        name, need = g["capacity_target"], float(g["min_capacity"])
+        cap = capacities.get(name)
+        row = {"name": f"generator capacity against {name} >= {need:,.0f}/s per core", "target": name,
+               "min": need, "value": cap}
+        if cap is None:
+            row.update(status="UNAVAILABLE", detail=reasons.get(name) or "no value measured")
+        else:
+            row["status"] = "PASS" if cap >= need else "FAIL"
         out.append(row)
     return out
 
@@ -124,7 +170,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate: {n}: median {medians[n] or 0:,.0f} {scen.unit}, generator CPU "
               f"{'n/a' if cpu is None else f'{cpu:.0%}'}"
               f"{' (inconclusive: generator saturated)' if m.inconclusive(n) else ''}", flush=True)
+    caps = {}
+    for n in servers:
+        vals = sorted(c for c in (capacity(r, scen.metric) for r in m.rounds.get(n, [])) if c)
+        caps[n] = vals[(len(vals) - 1) // 2] if vals else None
     verdict = evaluate(gates, medians, reasons)
+    gen_verdict = evaluate_generator(gates, gen_cpu, caps, reasons)
+    for v in gen_verdict:
+        if v["status"] == "UNAVAILABLE":
+            print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
+        else:
+            shown = f"{v['value']:.0%}" if "max" in v else f"{v['value']:,.0f}/s per core"
+            print(f"gate: {v['status']} {v['name']}: measured {shown}",
+                  file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
     for v in verdict:
         if v["status"] == "UNAVAILABLE":
             print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
@@ -134,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gate: {v['status']} {v['name']}: measured {v['ratio']:.2f}x "
                   f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit}{cpus})",
                   file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
+    verdict += gen_verdict
     if args.json_out:
         args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "generator_cpu": gen_cpu,
+                                             "generator_capacity": caps,
                                              "ratios": verdict,
                                              "generator": generator.version}, indent=1))
     if any(v["status"] == "FAIL" for v in verdict):
