@@ -986,13 +986,13 @@ private:
             if (!dirty_.empty()) flush_dirty();
         }
         if (!reread_.empty()) {
-            std::vector<Conn*> again;
-            again.swap(reread_);
-            for (Conn* c : again) {
+            rereading_.swap(reread_);  // on_readable may queue a connection again
+            for (Conn* c : rereading_) {
                 c->reread = false;
                 if (c->fd >= 0) on_readable(*c);
                 if (!dirty_.empty()) flush_dirty();
             }
+            rereading_.clear();
         }
         flush_dirty();
     }
@@ -1156,7 +1156,7 @@ private:
     size_t sec_ = SIZE_MAX;           // timeline second of the last record(); -1 before the first
     int64_t sec_end_ = INT64_MIN;     // when it ends (set with mstart_)
     std::vector<Conn> conns_;
-    std::vector<Conn*> dirty_, reread_;
+    std::vector<Conn*> dirty_, reread_, rereading_;
     std::vector<uint8_t> rbuf_, zbuf_, payload_, pubbuf_, pubz_;
     std::vector<std::vector<uint8_t>> frames_, zframes_[16];  // pre-masked echo frames (build_frames)
     size_t next_frame_ = 0;
