@@ -169,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     gen_cpu = {n: m.generator_cpu(n) for n in servers}
     for n in servers:
         cpu = gen_cpu[n]
+        srv = sorted(r["server_cpu"] for r in m.rounds.get(n, []) if isinstance(r.get("server_cpu"), (int, float)))
         print(f"gate: {n}: median {medians[n] or 0:,.0f} {scen.unit}, generator CPU "
               f"{'n/a' if cpu is None else f'{cpu:.0%}'}"
+              f"{f', server CPU {srv[(len(srv) - 1) // 2]:.0%}' if srv else ''}"
               f"{' (inconclusive: generator saturated)' if m.inconclusive(n) else ''}", flush=True)
     caps = {}
     for n in servers:

@@ -259,9 +259,10 @@ def scenario_table(scen: dict, results: dict) -> str:
         vals = ", ".join(_fmt(x.get(scen["metric"]), scen["unit"]) if isinstance(x.get(scen["metric"]), (int, float))
                          else "err" for x in rounds)
         cpus = ", ".join(_cpu_txt((x.get("cpu") or {}).get("utilization")) for x in rounds)
+        srv_cpus = ", ".join(_cpu_txt(x.get("server_cpu")) for x in rounds)
         rows.append([html.escape(labels.get(n, n)), f"<b>{_fmt(scen['median'].get(n), scen['unit'])}</b>", vals,
                      *(str(lat.get(k, "–")) for k in ("p50", "p90", "p99", "p999", "max")),
-                     f"<b>{_cpu_txt(gen_cpu(scen, n))}</b> ({cpus})",
+                     f"<b>{_cpu_txt(gen_cpu(scen, n))}</b> ({cpus})", srv_cpus,
                      "yes" if scen["inconclusive"].get(n) else "", err_txt])
     if scen["kind"] == "memory":
         rows = []
@@ -274,7 +275,7 @@ def scenario_table(scen: dict, results: dict) -> str:
                          "; ".join(html.escape(str(x.get("error", "")))[:160] for x in rounds if x.get("error"))])
         return _table(["target", "median KiB/conn", "rounds", "open", "RSS MiB before→after", "errors"], rows)
     return _table(["target", f"median {scen['unit']}", "rounds", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs",
-                   "generator CPU (rounds)", "inconclusive", "errors"], rows)
+                   "generator CPU (rounds)", "server CPU (rounds)", "inconclusive", "errors"], rows)
 
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1500px;color:#222;padding:0 16px}

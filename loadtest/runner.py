@@ -180,6 +180,15 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
@@ -233,6 +242,12 @@ class Server:
         if not self.alive():
             return 0
         return sum(_rss_kib(p) for p in [self.proc.pid, *_descendants(self.proc.pid)])
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the server and its children."""
+        if not self.alive():
+            return 0.0
+        return sum(_cpu_s(p) for p in [self.proc.pid, *_descendants(self.proc.pid)])
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -364,7 +379,13 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
                     continue
             base = srv.base_ws if scenario.mode.startswith("ws") else srv.base_http
             args = scenario.generator_args(base, duration, warmup)
+            cpu0, t0 = srv.cpu_s(), time.monotonic()
             res = generator.run(args, timeout=duration + warmup + 60)
+            cpu1, t1 = srv.cpu_s(), time.monotonic()
+            if "error" not in res and t1 > t0 and cpu1 >= cpu0:
+                # The server's CPU over the whole generator run (connect and warm-up included): next
+                # to the generator's, it says which side was saturated.
+                res["server_cpu"] = round((cpu1 - cpu0) / (t1 - t0), 3)
             m.rounds.setdefault(name, []).append(res)
             if counter is not None:
                 counter[0] += 1
@@ -373,6 +394,7 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
             shown = f"{v:,.0f} {scenario.unit}" if v is not None else "ERROR " + str(res.get("error", ""))[:120]
             cpu = generator_cpu(res)
             flag = f"  generator CPU {cpu:.0%}" if cpu is not None else ""
+            flag += f", server CPU {res['server_cpu']:.0%}" if isinstance(res.get("server_cpu"), float) else ""
             flag += "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
             _say(progress, f"{where}{scenario.id} round {r + 1}/{rounds} {name:<20} {shown}{flag}")
     return m

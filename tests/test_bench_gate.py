@@ -85,13 +85,13 @@ def test_evaluate_verdicts():
 
 def test_evaluate_generator_headroom():
     g = {"ratio": [{"target": "a", "baseline": "b", "min": 1.0}],
-         "generator": {"max_cpu": 0.9, "capacity_target": "sink", "min_capacity": 150000}}
+         "generator": {"max_cpu": 0.9, "capacity_target": "sink", "min_capacity": 120000}}
     out = gate.evaluate_generator(g, {"a": 0.95, "b": 0.5, "sink": 0.99}, {"sink": 200000.0}, {})
     assert [(r["target"], r["status"]) for r in out] == [("a", "WARN"), ("b", "PASS"), ("sink", "PASS")]
     g["generator"]["enforce_max_cpu"] = True
     out = gate.evaluate_generator(g, {"a": 0.95, "b": 0.5, "sink": 0.99}, {"sink": 200000.0}, {})
     assert [(r["target"], r["status"]) for r in out] == [("a", "FAIL"), ("b", "PASS"), ("sink", "PASS")]
-    out = gate.evaluate_generator(g, {"a": 0.2, "b": None}, {"sink": 120000.0}, {"b": "not built"})
+    out = gate.evaluate_generator(g, {"a": 0.2, "b": None}, {"sink": 100000.0}, {"b": "not built"})
     assert [r["status"] for r in out] == ["PASS", "UNAVAILABLE", "FAIL"]
     assert gate.capacity({"rate_per_s": 50000, "cpu": {"utilization": 0.25}}, "rate_per_s") == 200000
     assert gate.capacity({"rate_per_s": 50000}, "rate_per_s") is None
@@ -105,7 +105,7 @@ def test_gates_file_names_known_targets():
     assert pairs == {("fasterapi-callback", "picows", 0.9), ("fasterapi-async", "websockets", 2.0),
                      ("fasterapi-async", "native-echo", 0.5), ("fasterapi-callback", "native-echo", 0.6)}
     assert gates["generator"] == {"max_cpu": 0.9, "enforce_max_cpu": False, "capacity_target": "native-sink",
-                                  "min_capacity": 150000}
+                                  "min_capacity": 120000}
     assert gates["targets"]["native-sink"]["binary"] == "fasterapi-sink"
     assert "native-sink" in {t.name for t in gate.gate_targets(gates)}
     assert all(t in names and b in names for t, b, _ in pairs)
