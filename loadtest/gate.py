@@ -46,6 +46,9 @@ def gate_targets(gates: dict) -> list[runner.Target]:
     wanted = []
     for r in gates["ratio"]:
         wanted += [r["target"], r["baseline"]]
+    sink = (gates.get("generator") or {}).get("capacity_target")
+    if sink:
+        wanted.append(sink)
     missing = [n for n in dict.fromkeys(wanted) if n not in targets]
     if missing:
         raise SystemExit(f"gates file names unknown target(s): {', '.join(missing)}")
@@ -65,6 +68,51 @@ def evaluate(gates: dict, medians: dict, reasons: dict) -> list[dict]:
         else:
             row["ratio"] = tv / bv
             row["status"] = "PASS" if row["ratio"] >= need else "FAIL"
+        out.append(row)
+    return out
+
+
+def capacity(result: dict, metric: str) -> float | None:
+    """What one generator core can drive: the measured rate over the generator's own CPU use."""
+    v, cpu = runner.value_of(result, metric), runner.generator_cpu(result)
+    return v / cpu if v and cpu else None
+
+
+def evaluate_generator(gates: dict, gen_cpu: dict, capacities: dict, reasons: dict) -> list[dict]:
+    """[generator] checks (issue 12, the generator must out-run what it measures).
+
+    max_cpu: the generator's median CPU while measuring each ratio target stays below it (at or above,
+    the generator rather than the server may have set the figure); a WARN unless enforce_max_cpu
+    is true (a lean native server and the generator cost about the same per message, so today the
+    native echo sits at the limit: docs/benchmarks.md "Generator headroom"). min_capacity: against
+    capacity_target (the trivial native sink), measured rate / generator CPU, i.e. messages per
+    second one generator core drives, median of the rounds; robust to a server starved by neighbours.
+    """
+    g = gates.get("generator") or {}
+    out = []
+    if "max_cpu" in g:
+        limit = float(g["max_cpu"])
+        sink = g.get("capacity_target")
+        for name in dict.fromkeys(n for r in gates["ratio"] for n in (r["target"], r["baseline"])):
+            if name == sink:
+                continue
+            cpu = gen_cpu.get(name)
+            row = {"name": f"generator CPU < {limit:.0%} while measuring {name}", "target": name, "max": limit,
+                   "value": cpu}
+            if cpu is None:
+                row.update(status="UNAVAILABLE", detail=reasons.get(name) or "no generator CPU reported")
+            else:
+                row["status"] = "PASS" if cpu < limit else ("FAIL" if g.get("enforce_max_cpu") else "WARN")
+            out.append(row)
+    if g.get("capacity_target") and "min_capacity" in g:
+        name, need = g["capacity_target"], float(g["min_capacity"])
+        cap = capacities.get(name)
+        row = {"name": f"generator capacity against {name} >= {need:,.0f}/s per core", "target": name,
+               "min": need, "value": cap}
+        if cap is None:
+            row.update(status="UNAVAILABLE", detail=reasons.get(name) or "no value measured")
+        else:
+            row["status"] = "PASS" if cap >= need else "FAIL"
         out.append(row)
     return out
 
@@ -118,19 +166,41 @@ def main(argv: list[str] | None = None) -> int:
         for srv in servers.values():
             srv.stop()
     medians = {n: m.median(n) for n in servers}
+    gen_cpu = {n: m.generator_cpu(n) for n in servers}
     for n in servers:
-        if m.inconclusive(n):
-            print(f"gate: note: generator saturated while measuring {n} (inconclusive)", flush=True)
+        cpu = gen_cpu[n]
+        srv = sorted(r["server_cpu"] for r in m.rounds.get(n, []) if isinstance(r.get("server_cpu"), (int, float)))
+        print(f"gate: {n}: median {medians[n] or 0:,.0f} {scen.unit}, generator CPU "
+              f"{'n/a' if cpu is None else f'{cpu:.0%}'}"
+              f"{f', server CPU {srv[(len(srv) - 1) // 2]:.0%}' if srv else ''}"
+              f"{' (inconclusive: generator saturated)' if m.inconclusive(n) else ''}", flush=True)
+    caps = {}
+    for n in servers:
+        vals = sorted(c for c in (capacity(r, scen.metric) for r in m.rounds.get(n, [])) if c)
+        caps[n] = vals[(len(vals) - 1) // 2] if vals else None
     verdict = evaluate(gates, medians, reasons)
+    gen_verdict = evaluate_generator(gates, gen_cpu, caps, reasons)
+    for v in gen_verdict:
+        if v["status"] == "UNAVAILABLE":
+            print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
+        else:
+            shown = f"{v['value']:.0%}" if "max" in v else f"{v['value']:,.0f}/s per core"
+            print(f"gate: {v['status']} {v['name']}: measured {shown}",
+                  file=sys.stdout if v["status"] == "PASS" else sys.stderr)
     for v in verdict:
         if v["status"] == "UNAVAILABLE":
             print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
         else:
+            tc, bc = gen_cpu.get(v["target"]), gen_cpu.get(v["baseline"])
+            cpus = "" if tc is None or bc is None else f"; generator CPU {tc:.0%} vs {bc:.0%}"
             print(f"gate: {v['status']} {v['name']}: measured {v['ratio']:.2f}x "
-                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit})",
+                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit}{cpus})",
                   file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
+    verdict += gen_verdict
     if args.json_out:
-        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "ratios": verdict,
+        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "generator_cpu": gen_cpu,
+                                             "generator_capacity": caps,
+                                             "ratios": verdict,
                                              "generator": generator.version}, indent=1))
     if any(v["status"] == "FAIL" for v in verdict):
         failed = ", ".join(v["name"] for v in verdict if v["status"] == "FAIL")

@@ -56,6 +56,20 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return f"{v:,.0f}" if abs(v) >= 10 else f"{v:.2f}"
 
 
+def gen_cpu(scen: dict, name: str) -> float | None:
+    """Median CPU use of the generator (busiest thread; 1.0 = its whole core) while it measured `name`."""
+    v = (scen.get("generator_cpu") or {}).get(name)
+    if isinstance(v, (int, float)):
+        return float(v)
+    vals = sorted(u for u in (((r.get("cpu") or {}).get("utilization")) for r in scen["rounds"].get(name, []))
+                  if isinstance(u, (int, float)))
+    return (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2 if vals else None
+
+
+def _cpu_txt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0%}"
+
+
 def reference(scen: dict) -> str | None:
     """The bar every other bar's ratio label is relative to: FasterAPI first, else a well-known peer."""
     med = scen["median"]
@@ -115,6 +129,8 @@ def scenario_figure(scen: dict, results: dict, colors: dict) -> str | None:
             text += f"  ({med[n] / med[ref]:.2f}× {ref})"
         elif n == ref:
             text += "  (reference)"
+        if not is_mem:
+            text += f"  · gen CPU {_cpu_txt(gen_cpu(scen, n))}"
         if scen["inconclusive"].get(n):
             text += " inconclusive"
         ax.text(right[n] + xmax * 0.015, i, text, va="center", fontsize=8)
@@ -192,7 +208,7 @@ def headline_rows(results: dict) -> list[dict]:
         o = pick(ours, key=ours.get)
         p = pick(peers, key=peers.get)
         ratio = peers[p] / ours[o] if low else ours[o] / peers[p]
-        cpu = ((_median_round(scen, o) or {}).get("cpu") or {}).get("utilization")
+        cpu = None if low else gen_cpu(scen, o)
         rows.append({"scenario": scen["id"], "title": scen["title"], "unit": scen["unit"], "lower_is_better": low,
                      "ours": o, "ours_label": labels_all.get(o, o), "ours_value": ours[o],
                      "peer": p, "peer_label": labels_all.get(p, p), "peer_value": peers[p], "ratio": ratio,
@@ -246,7 +262,7 @@ def ratio_figure(results: dict, colors: dict, lower: bool) -> str | None:
     """The full matrix: each FasterAPI/native target against each peer, per scenario (1.0 =
     parity); one figure per direction so a memory ratio never sits on a throughput axis."""
     kinds = {t["name"]: t["kind"] for t in results["targets"]}
-    rows = []
+    rows, cpus = [], []
     for scen in results["scenarios"]:
         if lower_is_better(scen) != lower:
             continue
@@ -254,6 +270,8 @@ def ratio_figure(results: dict, colors: dict, lower: bool) -> str | None:
             for peer, r in row.items():
                 if kinds.get(peer) == "peer":
                     rows.append((scen["id"], ours, peer, r))
+                    cpus.append("" if scen["kind"] == "memory" else
+                                f"  gen CPU {_cpu_txt(gen_cpu(scen, ours))} / {_cpu_txt(gen_cpu(scen, peer))}")
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(10, 0.28 * len(rows) + 1.2))
@@ -262,10 +280,11 @@ def ratio_figure(results: dict, colors: dict, lower: bool) -> str | None:
     ax.barh(range(len(rows)), vals, color=[colors.get(p, "#777") for _, _, p, _ in rows])
     ax.axvline(1.0, color="k", lw=0.8)
     for i, v in enumerate(vals):
-        ax.text(v, i, f" {v:.2f}×", va="center", fontsize=7)
+        ax.text(v, i, f" {v:.2f}×{cpus[i]}", va="center", fontsize=7)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("ours / peer — " + ("memory: LOWER is better" if lower else "throughput: higher is better"))
+    ax.set_xlabel("ours / peer — " + ("memory: LOWER is better" if lower else
+                                      "throughput: higher is better; generator CPU ours / peer"))
     ax.set_title("Every target vs every peer, " + ("memory" if lower else "throughput") + ", this run",
                  loc="left", fontsize=10)
     fig.tight_layout()
@@ -316,10 +335,11 @@ def scenario_table(scen: dict, results: dict) -> str:
             html.escape(str(e))[:160] for e in errs)
         vals = ", ".join(_fmt(x.get(scen["metric"]), scen["unit"]) if isinstance(x.get(scen["metric"]), (int, float))
                          else "err" for x in rounds)
-        cpu = (r.get("cpu") or {}).get("utilization")
+        cpus = ", ".join(_cpu_txt((x.get("cpu") or {}).get("utilization")) for x in rounds)
+        srv_cpus = ", ".join(_cpu_txt(x.get("server_cpu")) for x in rounds)
         rows.append([html.escape(labels.get(n, n)), f"<b>{_fmt(scen['median'].get(n), scen['unit'])}</b>", vals,
                      *(str(lat.get(k, "–")) for k in ("p50", "p90", "p99", "p999", "max")),
-                     f"{cpu:.2f}" if isinstance(cpu, (int, float)) else "–",
+                     f"<b>{_cpu_txt(gen_cpu(scen, n))}</b> ({cpus})", srv_cpus,
                      "yes" if scen["inconclusive"].get(n) else "", err_txt])
     if scen["kind"] == "memory":
         rows = []
@@ -332,7 +352,7 @@ def scenario_table(scen: dict, results: dict) -> str:
                          "; ".join(html.escape(str(x.get("error", "")))[:160] for x in rounds if x.get("error"))])
         return _table(["target", "median KiB/conn", "rounds", "open", "RSS MiB before→after", "errors"], rows)
     return _table(["target", f"median {scen['unit']}", "rounds", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs",
-                   "generator CPU", "inconclusive", "errors"], rows)
+                   "generator CPU (rounds)", "server CPU (rounds)", "inconclusive", "errors"], rows)
 
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1500px;color:#222;padding:0 16px}
@@ -353,7 +373,9 @@ def write_report(results: dict, report_dir: Path, history: list[dict] | None = N
     parts.append(f"<p>git {html.escape(results.get('git', ''))}, {results['rounds']} interleaved rounds, "
                  f"{results['duration_s']:g} s measured + {results['warmup_s']:g} s warm-up per run; server pinned to "
                  f"CPU {0}, generator to CPU 1. Medians of the rounds; ratios only between figures of this run. "
-                 f"Hatched bars: the generator was saturated (inconclusive).</p>")
+                 f"Next to every figure: the generator's own CPU use (its busiest thread, 100% = its whole core, "
+                 f"median of the rounds); at 90% or more in a round the figure is marked inconclusive and its bar "
+                 f"hatched, as the generator, not the server, may have been the limit.</p>")
     gen = results["generator"]
     if gen["kind"] != "native":
         parts.append('<p class=warn><b>Generator: Python fallback</b> (fasterapi-loadgen was not found). These '

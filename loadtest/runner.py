@@ -180,6 +180,15 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
@@ -233,6 +242,12 @@ class Server:
         if not self.alive():
             return 0
         return sum(_rss_kib(p) for p in [self.proc.pid, *_descendants(self.proc.pid)])
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the server and its children."""
+        if not self.alive():
+            return 0.0
+        return sum(_cpu_s(p) for p in [self.proc.pid, *_descendants(self.proc.pid)])
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -293,6 +308,12 @@ class Generator:
         return out
 
 
+def generator_cpu(result: dict) -> float | None:
+    """The generator's own CPU use in one run (busiest thread, 1.0 = one core), if it reported it."""
+    u = ((result or {}).get("cpu") or {}).get("utilization")
+    return float(u) if isinstance(u, (int, float)) else None
+
+
 def value_of(result: dict, metric: str) -> float | None:
     if not result or "error" in result:
         return None
@@ -324,12 +345,18 @@ class Measurement:
     def inconclusive(self, target: str) -> bool:
         return any(r.get("inconclusive") for r in self.rounds.get(target, []))
 
+    def generator_cpu(self, target: str) -> float | None:
+        """Median CPU use of the generator's busiest thread (1.0 = one core) over the rounds."""
+        vals = [u for u in (generator_cpu(r) for r in self.rounds.get(target, [])) if u is not None]
+        return statistics.median(vals) if vals else None
+
     def to_json(self) -> dict:
         s = self.scenario
         return {"id": s.id, "title": s.title, "kind": s.kind, "metric": s.metric, "unit": s.unit,
                 "connections": s.connections, "skipped": self.skipped, "rounds": self.rounds,
                 "median": {t: self.median(t) for t in self.rounds},
-                "inconclusive": {t: self.inconclusive(t) for t in self.rounds}}
+                "inconclusive": {t: self.inconclusive(t) for t in self.rounds},
+                "generator_cpu": {t: self.generator_cpu(t) for t in self.rounds}}
 
 
 def _say(progress, text: str) -> None:
@@ -352,14 +379,23 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
                     continue
             base = srv.base_ws if scenario.mode.startswith("ws") else srv.base_http
             args = scenario.generator_args(base, duration, warmup)
+            cpu0, t0 = srv.cpu_s(), time.monotonic()
             res = generator.run(args, timeout=duration + warmup + 60)
+            cpu1, t1 = srv.cpu_s(), time.monotonic()
+            if "error" not in res and t1 > t0 and cpu1 >= cpu0:
+                # The server's CPU over the whole generator run (connect and warm-up included): next
+                # to the generator's, it says which side was saturated.
+                res["server_cpu"] = round((cpu1 - cpu0) / (t1 - t0), 3)
             m.rounds.setdefault(name, []).append(res)
             if counter is not None:
                 counter[0] += 1
             v = value_of(res, scenario.metric)
             where = f"[{counter[0]}/{counter[1]}] " if counter is not None else ""
             shown = f"{v:,.0f} {scenario.unit}" if v is not None else "ERROR " + str(res.get("error", ""))[:120]
-            flag = "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
+            cpu = generator_cpu(res)
+            flag = f"  generator CPU {cpu:.0%}" if cpu is not None else ""
+            flag += f", server CPU {res['server_cpu']:.0%}" if isinstance(res.get("server_cpu"), float) else ""
+            flag += "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
             _say(progress, f"{where}{scenario.id} round {r + 1}/{rounds} {name:<20} {shown}{flag}")
     return m
 

@@ -83,12 +83,31 @@ def test_evaluate_verdicts():
     assert "not built" in out[2]["detail"]
 
 
+def test_evaluate_generator_headroom():
+    g = {"ratio": [{"target": "a", "baseline": "b", "min": 1.0}],
+         "generator": {"max_cpu": 0.9, "capacity_target": "sink", "min_capacity": 120000}}
+    out = gate.evaluate_generator(g, {"a": 0.95, "b": 0.5, "sink": 0.99}, {"sink": 200000.0}, {})
+    assert [(r["target"], r["status"]) for r in out] == [("a", "WARN"), ("b", "PASS"), ("sink", "PASS")]
+    g["generator"]["enforce_max_cpu"] = True
+    out = gate.evaluate_generator(g, {"a": 0.95, "b": 0.5, "sink": 0.99}, {"sink": 200000.0}, {})
+    assert [(r["target"], r["status"]) for r in out] == [("a", "FAIL"), ("b", "PASS"), ("sink", "PASS")]
+    out = gate.evaluate_generator(g, {"a": 0.2, "b": None}, {"sink": 100000.0}, {"b": "not built"})
+    assert [r["status"] for r in out] == ["PASS", "UNAVAILABLE", "FAIL"]
+    assert gate.capacity({"rate_per_s": 50000, "cpu": {"utilization": 0.25}}, "rate_per_s") == 200000
+    assert gate.capacity({"rate_per_s": 50000}, "rate_per_s") is None
+    assert gate.evaluate_generator({"ratio": []}, {}, {}, {}) == []
+
+
 def test_gates_file_names_known_targets():
     gates = gate.load_gates(gate.DEFAULT_GATES)
-    names = {t.name for t in runner.default_targets()}
+    names = {t.name for t in runner.default_targets()} | set(gates.get("targets") or {})
     pairs = {(r["target"], r["baseline"], r["min"]) for r in gates["ratio"]}
     assert pairs == {("fasterapi-callback", "picows", 0.9), ("fasterapi-async", "websockets", 2.0),
                      ("fasterapi-async", "native-echo", 0.5), ("fasterapi-callback", "native-echo", 0.6)}
+    assert gates["generator"] == {"max_cpu": 0.9, "enforce_max_cpu": False, "capacity_target": "native-sink",
+                                  "min_capacity": 120000}
+    assert gates["targets"]["native-sink"]["binary"] == "fasterapi-sink"
+    assert "native-sink" in {t.name for t in gate.gate_targets(gates)}
     assert all(t in names and b in names for t, b, _ in pairs)
 
 
@@ -145,6 +164,7 @@ def test_report_renders_plots_ratios_and_history(tmp_path):
     assert page.count("data:image/png;base64,") >= 3  # ratios, trend, scenario figure
     assert "1.50×" in page and "2.73×" in page          # callback vs picows and vs websockets
     assert "not built" in page                            # the unavailable target is named, not estimated
+    assert "<b>40%</b> (40%, 40%, 40%)" in page            # generator CPU next to every figure, per round too
     assert json.loads(__import__("html").unescape(page.split("<pre id=raw>")[1].split("</pre>")[0]))["run_id"]
     assert report.ratio_table(results["scenarios"][0], results)["fasterapi-callback"]["picows"] == pytest.approx(1.5)
     idx = report.write_index(tmp_path).read_text()

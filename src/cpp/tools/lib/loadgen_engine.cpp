@@ -292,7 +292,7 @@ struct Conn {
     uint32_t index = 0;  // global connection number
     CState st = CState::Pending;
     bool dirty = false;
-    bool want_out = false;
+    bool reread = false;  // on Worker::reread_: more to read after a round of full reads
     bool publisher = false;
     bool deflate = false;  // permessage-deflate negotiated
     int client_wbits = 15;
@@ -304,7 +304,7 @@ struct Conn {
     std::string head;
     ServerFrameParser fp;
     std::unique_ptr<MessageInflater> inflater;
-    bool in_msg = false, msg_compressed = false, in_ctrl = false;
+    bool in_msg = false, msg_compressed = false, in_ctrl = false, mismatch = false;
     uint8_t ctrl_op = 0, ctrl_len = 0, prefix_len = 0;
     uint64_t msg_len = 0;
     uint8_t prefix[24] = {};
@@ -364,7 +364,9 @@ public:
             conns_[i].publisher = o.mode == Mode::WsBroadcast && conn_ids[i] == 0;
         }
         ws_ = o.mode == Mode::WsEcho || o.mode == Mode::WsRate || o.mode == Mode::WsBroadcast;
+        verify_ = o.mode == Mode::WsEcho || o.mode == Mode::WsRate;
         make_payload();
+        if (o.mode == Mode::WsEcho || o.mode == Mode::WsRate) build_frames(frames_, payload_, false);
         if (o.mode == Mode::Http || o.mode == Mode::Sse) {
             request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + t.host_header + "\r\nUser-Agent: fasterapi-loadgen\r\n";
             request_ += o.mode == Mode::Sse ? "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n" : "\r\n";
@@ -421,8 +423,12 @@ private:
         if (start > 0) stats_.hist.record(static_cast<uint64_t>(now > start ? now - start : 0));
         ++stats_.count;
         stats_.payload_bytes += payload;
-        size_t sec = static_cast<size_t>((now - mstart_) / kSecond);
-        if (sec < stats_.timeline.size()) ++stats_.timeline[sec];
+        // Timeline second without a division per message: now only moves forward.
+        while (now >= sec_end_) {
+            ++sec_;
+            sec_end_ += kSecond;
+        }
+        if (sec_ < stats_.timeline.size()) ++stats_.timeline[sec_];
     }
     void make_payload() {
         // Text-like bytes (letters and spaces from a fixed seed): realistic for deflate, valid UTF-8.
@@ -436,23 +442,32 @@ private:
             b = static_cast<uint8_t>(r < 26 ? 'a' + r : ' ');
         }
     }
-    const std::vector<uint8_t>& compressed_payload(int wbits) {
-        auto& z = zpayload_[wbits & 15];
-        if (z.empty()) {
+    // The echo frames, masked once up front and resent. RFC 6455 5.3 asks a fresh
+    // unpredictable mask per frame so that script-controlled bytes cannot be laid out to
+    // poison an intermediary's cache; a load generator sends its own fixed payload to a server
+    // under test, so reusing pre-masked frames is safe, and it keeps the per-message cost at a
+    // memcpy. The masks still come from the CSPRNG and rotate over up to kMaskedFrames frames
+    // (fewer for large messages: at most ~1 MiB of frames) so the server's unmasking is not fed
+    // one key forever. Broadcast, ping/pong and close frames are still masked one by one.
+    static constexpr size_t kMaskedFrames = 16;
+    void build_frames(std::vector<std::vector<uint8_t>>& out, const std::vector<uint8_t>& body, bool rsv1) {
+        const uint8_t opcode = o_.binary ? 2 : 1;
+        size_t n = std::clamp<size_t>((size_t{1} << 20) / (body.size() + 14), 1, kMaskedFrames);
+        out.assign(n, {});
+        for (auto& f : out) append_client_frame(f, opcode, rsv1, body.data(), body.size(), masks_.next());
+    }
+    const std::vector<std::vector<uint8_t>>& compressed_frames(int wbits) {
+        auto& frames = zframes_[wbits & 15];
+        if (frames.empty()) {
+            std::vector<uint8_t> z;
             MessageDeflater d(wbits);
             if (!d.compress(payload_.data(), payload_.size(), z)) z.clear();
+            build_frames(frames, z, true);
         }
-        return z;
+        return frames;
     }
 
     // ---- sockets ----
-    void set_events(Conn& c, bool out) {
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0u);
-        ev.data.ptr = &c;
-        epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
-        c.want_out = out;
-    }
     void mark_dirty(Conn& c) {
         if (!c.dirty) {
             c.dirty = true;
@@ -478,11 +493,13 @@ private:
         c.hp = HttpResponseParser{};
         c.sp = SseParser{};
         c.in_msg = c.in_ctrl = false;
+        // Edge-triggered, registered once for both directions: no epoll_ctl per message (and
+        // no level-triggered re-poll of every socket on the next wait). on_readable reads until
+        // a short read, so no edge is lost; EPOLLOUT only matters when c.out has bytes left.
         epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.ptr = &c;
         epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
-        c.want_out = true;
         int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&t_.addr), t_.addr_len);
         if (rc < 0 && errno != EINPROGRESS) {
             connect_failed(c, std::string("connect: ") + std::strerror(errno));
@@ -542,16 +559,12 @@ private:
                 continue;
             }
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                if (!c.want_out) set_events(c, true);
-                return;
-            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT (edge) resumes
             lost(c, n < 0 ? std::strerror(errno) : "send returned 0");
             return;
         }
         c.out.clear();
         c.out_off = 0;
-        if (c.want_out && c.st != CState::Connecting) set_events(c, false);
     }
     void flush_dirty() {
         // flush() may reconnect (and so re-dirty) a connection: iterate by index.
@@ -571,7 +584,6 @@ private:
         c.st = CState::Handshake;
         if (o_.mode == Mode::Http) {
             opened(c);
-            set_events(c, false);
             return;
         }
         std::string req;
@@ -591,7 +603,6 @@ private:
         }
         c.out.insert(c.out.end(), req.begin(), req.end());
         flush(c);
-        if (c.fd >= 0 && c.out.empty()) set_events(c, false);
     }
 
     // Returns false if the connection was closed.
@@ -661,13 +672,9 @@ private:
             ++stats_.dropped_sends;
             return;
         }
-        const uint8_t opcode = o_.binary ? 2 : 1;
-        if (c.deflate) {
-            const auto& z = compressed_payload(c.client_wbits);
-            append_client_frame(c.out, opcode, true, z.data(), z.size(), masks_.next());
-        } else {
-            append_client_frame(c.out, opcode, false, payload_.data(), payload_.size(), masks_.next());
-        }
+        const auto& frames = c.deflate ? compressed_frames(c.client_wbits) : frames_;
+        const auto& f = frames[next_frame_++ % frames.size()];
+        c.out.insert(c.out.end(), f.begin(), f.end());
         c.ring.push(stamp);
         if (in_window(stamp)) ++stats_.sent;
         mark_dirty(c);
@@ -721,6 +728,7 @@ private:
                 c.msg_compressed = rsv1;
                 c.msg_len = 0;
                 c.prefix_len = 0;
+                c.mismatch = false;
             } else {
                 return w.ws_fail(c, "reserved data opcode");
             }
@@ -728,6 +736,13 @@ private:
             return true;
         }
         void take(const uint8_t* p, size_t n) {
+            if (w.verify_) {  // echoes are compared with what was sent, piece by piece (a memcmp)
+                const size_t at = c.msg_len;
+                c.mismatch = c.mismatch || at + n > w.payload_.size() ||
+                             std::memcmp(w.payload_.data() + at, p, n) != 0;
+                c.msg_len += n;
+                return;
+            }
             c.msg_len += n;
             if (c.prefix_len < sizeof c.prefix) {
                 size_t k = std::min(n, sizeof c.prefix - c.prefix_len);
@@ -807,6 +822,10 @@ private:
         }
         if (c.msg_len != o_.size) {
             protocol_error(c, "echo of " + std::to_string(c.msg_len) + " bytes, sent " + std::to_string(o_.size));
+            return false;
+        }
+        if (c.mismatch) {
+            protocol_error(c, "echoed payload differs from the one sent");
             return false;
         }
         record(now, sent_at, c.msg_len);
@@ -899,8 +918,18 @@ private:
     }
 
     // ---- events ----
+    // Edge-triggered: reads until a short read (the socket was drained; later data raises a
+    // new edge). A connection still full after 4 reads goes on reread_ so a fast stream cannot
+    // starve the others; poll() comes back to it without waiting.
     void on_readable(Conn& c) {
-        for (int rounds = 0; rounds < 4 && c.fd >= 0; ++rounds) {
+        for (int rounds = 0; c.fd >= 0; ++rounds) {
+            if (rounds == 4) {
+                if (!c.reread) {
+                    c.reread = true;
+                    reread_.push_back(&c);
+                }
+                return;
+            }
             ssize_t n = ::recv(c.fd, rbuf_.data(), rbuf_.size(), 0);
             if (n < 0) {
                 if (errno == EINTR) continue;
@@ -929,14 +958,16 @@ private:
     void on_event(Conn& c, uint32_t ev) {
         if (c.st == CState::Connecting) {
             if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
+            // Edge-triggered: bytes that came with the connect edge must be read now.
+            if (c.fd >= 0 && c.st != CState::Connecting && (ev & (EPOLLIN | EPOLLRDHUP))) on_readable(c);
             return;
         }
-        if (ev & EPOLLOUT) flush(c);
+        if ((ev & EPOLLOUT) && c.out_off < c.out.size()) flush(c);
         if (c.fd >= 0 && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) on_readable(c);
     }
     void poll(int64_t deadline) {
         epoll_event evs[256];
-        int64_t wait = std::max<int64_t>(0, deadline - now_ns());
+        int64_t wait = reread_.empty() ? std::max<int64_t>(0, deadline - now_ns()) : 0;
         int n;
         if (have_pwait2_) {
             timespec ts{static_cast<time_t>(wait / kSecond), static_cast<long>(wait % kSecond)};
@@ -948,7 +979,21 @@ private:
         } else {
             n = epoll_wait(ep_, evs, 256, static_cast<int>((wait + 999'999) / 1'000'000));
         }
-        for (int i = 0; i < n; ++i) on_event(*static_cast<Conn*>(evs[i].data.ptr), evs[i].events);
+        // Each connection's replies go out as soon as its reads are parsed (as a plain epoll
+        // client does), so the server works on them while the rest of the batch is read.
+        for (int i = 0; i < n; ++i) {
+            on_event(*static_cast<Conn*>(evs[i].data.ptr), evs[i].events);
+            if (!dirty_.empty()) flush_dirty();
+        }
+        if (!reread_.empty()) {
+            rereading_.swap(reread_);  // on_readable may queue a connection again
+            for (Conn* c : rereading_) {
+                c->reread = false;
+                if (c->fd >= 0) on_readable(*c);
+                if (!dirty_.empty()) flush_dirty();
+            }
+            rereading_.clear();
+        }
         flush_dirty();
     }
 
@@ -991,6 +1036,8 @@ private:
         int64_t t0 = sync_.t0.load(std::memory_order_acquire);
         mstart_ = t0 + static_cast<int64_t>(o_.warmup * 1e9);
         end_ = mstart_ + static_cast<int64_t>(o_.duration * 1e9);
+        sec_ = 0;
+        sec_end_ = mstart_ + kSecond;
         if (sync_.connected.load(std::memory_order_relaxed) == 0) end_ = mstart_ = t0;
         running_ = true;
         for (auto& c : conns_)
@@ -1100,15 +1147,19 @@ private:
     std::vector<std::unique_ptr<Worker>>* all_;
     int ep_ = -1;
     bool ws_ = false;
+    bool verify_ = false;  // ws-echo / ws-rate: echoed payloads must equal payload_
     bool running_ = false;
     bool measuring_ = false;  // inside the measured window (tx bytes are counted)
     bool have_pwait2_ = true;
     size_t handshaking_ = 0;
     int64_t mstart_ = INT64_MAX, end_ = INT64_MAX;
+    size_t sec_ = SIZE_MAX;           // timeline second of the last record(); -1 before the first
+    int64_t sec_end_ = INT64_MIN;     // when it ends (set with mstart_)
     std::vector<Conn> conns_;
-    std::vector<Conn*> dirty_;
+    std::vector<Conn*> dirty_, reread_, rereading_;
     std::vector<uint8_t> rbuf_, zbuf_, payload_, pubbuf_, pubz_;
-    std::vector<uint8_t> zpayload_[16];
+    std::vector<std::vector<uint8_t>> frames_, zframes_[16];  // pre-masked echo frames (build_frames)
+    size_t next_frame_ = 0;
     std::unique_ptr<MessageDeflater> pub_deflater_;
     std::string request_;
     MaskSource masks_;

@@ -112,6 +112,24 @@ struct ServerFrameParser {
     bool feed(const uint8_t* p, size_t n, H& h) {
         while (n) {
             if (!in_payload) {
+                // Fast path (every small echo): a whole 2-byte header at hand, nothing buffered,
+                // no reserved bits, no mask, 7-bit length. Same checks and callbacks as below.
+                if (have == 0 && n >= 2 && !(p[0] & 0x30) && (p[1] & 0xff) < 126) {
+                    hdr[0] = p[0];
+                    hdr[1] = p[1];
+                    remaining = p[1];
+                    p += 2;
+                    n -= 2;
+                    in_payload = true;
+                    if (!h.on_frame(static_cast<uint8_t>(hdr[0] & 0x0f), (hdr[0] & 0x80) != 0,
+                                    (hdr[0] & 0x40) != 0, remaining))
+                        return false;
+                    if (remaining == 0) {
+                        in_payload = false;
+                        if (!h.on_frame_end()) return false;
+                    }
+                    continue;
+                }
                 size_t take = need - have;
                 if (take > n) take = n;
                 std::memcpy(hdr + have, p, take);
