@@ -1,0 +1,198 @@
+// Bytes in and out of one connection: reads into the shared buffer, writes at
+// once and buffers what the kernel refuses (bounded), flushes on EPOLLOUT, and
+// pauses reading a peer that does not drain its output.
+#include "net/connection.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include "ws/builder.h"
+
+namespace fasterapi::net {
+
+void Server::update_events(Connection* c) {
+    // A peer that does not drain its output stops being read (TCP pushes back on it):
+    // paused above send_high_water, resumed at or below send_low_water.
+    size_t b = c->buffered();
+    if (b > cfg_.send_high_water) c->read_paused = true;
+    else if (b <= cfg_.send_low_water) c->read_paused = false;
+    uint32_t want = EPOLLRDHUP;
+    if (!c->read_paused) want |= EPOLLIN;
+    if (b > 0) want |= EPOLLOUT;
+    if (want == c->events) return;
+    c->events = want;
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = c;
+    epoll_ctl(epfd_, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+void Server::handle_io(Connection* c, uint32_t events) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        if (!(events & EPOLLIN)) {
+            close_conn(c, 1006, "connection reset");
+            return;
+        }
+    }
+    if (events & EPOLLOUT) {
+        flush(c);
+        if (c->closed) return;
+    }
+    if (c->read_paused && !(events & (EPOLLRDHUP | EPOLLHUP))) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) read_from(c);
+}
+
+void Server::read_from(Connection* c) {
+    for (int round = 0; round < 8 && !c->closed; ++round) {
+        if (round > 0 && c->read_paused) return;  // what was read filled the output: stop here
+        ssize_t n = ::read(c->fd, rbuf_.data(), rbuf_.size());
+        if (n > 0) {
+            if (c->lingering) continue;  // discard until EOF
+            auto len = static_cast<size_t>(n);
+            if (c->in.empty()) {
+                process_input(c, rbuf_.data(), len);
+            } else {
+                if (c->in.size() + len > input_cap()) {  // checked before the buffer grows
+                    close_conn(c, 1009, "too much pending input");
+                    return;
+                }
+                c->in.append(reinterpret_cast<const char*>(rbuf_.data()), len);
+                std::string buf;
+                buf.swap(c->in);
+                process_input(c, reinterpret_cast<uint8_t*>(buf.data()), buf.size());
+            }
+            if (len < rbuf_.size()) return;
+            continue;
+        }
+        if (n == 0) {
+            // Peer closed (or half-closed): nothing more can complete.
+            close_conn(c, 1006, "connection closed by peer");
+            return;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR) continue;
+        close_conn(c, 1006, "connection reset");
+        return;
+    }
+}
+
+// Consumes what it can; keeps the unconsumed tail in c->in.
+
+// Appends to the unsent output within max_send_buffer: the cap is checked before the
+// buffer grows, and growth never reserves past the cap (a plain append doubles, so the
+// append that crossed 64 MiB used to allocate 128 MiB first). Growing also drops the
+// already-sent prefix. Returns false (nothing appended) when the cap would be exceeded.
+bool Server::buffer_out(Connection* c, std::string_view a, std::string_view b) {
+    size_t live = c->buffered();
+    size_t add = a.size() + b.size();
+    if (add > cfg_.max_send_buffer - std::min(live, cfg_.max_send_buffer)) return false;
+    if (c->out.size() + add > c->out.capacity()) {  // never let append() reallocate by itself
+        size_t cap = c->out.capacity();
+        if (live + add <= cap && (c->out_off >= live || cap >= cfg_.max_send_buffer)) {
+            c->out.erase(0, c->out_off);  // compact in place: the sent prefix is at least half
+        } else {
+            size_t want = std::max(live + add, std::min(cap * 2, cfg_.max_send_buffer));
+            std::string grown;
+            grown.reserve(want);  // from an empty string: exactly `want`, no doubling of the old capacity
+            grown.append(c->out, c->out_off, live);
+            c->out.swap(grown);
+        }
+        c->out_off = 0;
+    }
+    c->out.append(a);
+    c->out.append(b);
+    return true;
+}
+
+bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
+    if (c->closed) return false;
+    c->last_send_ms = now_ms_;
+    if (c->buffered() == 0) {
+        c->out.clear();
+        c->out_off = 0;
+        iovec iov[2];
+        int cnt = 0;
+        if (!a.empty()) iov[cnt++] = {const_cast<char*>(a.data()), a.size()};
+        if (!b.empty()) iov[cnt++] = {const_cast<char*>(b.data()), b.size()};
+        if (cnt == 0) return true;
+        ssize_t n;
+        do {
+            n = ::writev(c->fd, iov, cnt);
+        } while (n < 0 && errno == EINTR);
+        size_t written = n > 0 ? static_cast<size_t>(n) : 0;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            close_conn(c, 1006, "write failed");
+            return false;
+        }
+        if (written >= a.size() + b.size()) return true;
+        if (written < a.size()) {
+            a = a.substr(written);
+        } else {
+            b = b.substr(written - a.size());
+            a = {};
+        }
+    }
+    if (!buffer_out(c, a, b)) {
+        stats_.send_overflow++;
+        close_conn(c, 1008, "send buffer overflow");
+        return false;
+    }
+    update_events(c);
+    return true;
+}
+
+void Server::flush(Connection* c) {
+    size_t before = c->buffered();
+    while (c->buffered() > 0) {
+        ssize_t n = ::write(c->fd, c->out.data() + c->out_off, c->buffered());
+        if (n > 0) {
+            c->out_off += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        close_conn(c, 1006, "write failed");
+        return;
+    }
+    // A response still being read is not an idle keep-alive connection: the timeout
+    // counts from the last progress, so a slow reader gets its whole response while a
+    // peer that stops reading is still closed after keepalive_timeout.
+    if (c->buffered() < before && c->kind == ConnKind::Http && !c->awaiting_response && !c->lingering &&
+        c->deadline_ms && !c->body_active)
+        c->deadline_ms = std::max(c->deadline_ms, now_ms_ + cfg_.keepalive_timeout_ms);
+    if (c->buffered() == 0 && c->ws && c->ws->pong_pending) {
+        WsState& w = *c->ws;
+        w.pong_pending = false;
+        std::string payload;
+        payload.swap(w.pong_payload);
+        if (!w.close_sent && c->kind == ConnKind::WebSocket) {
+            send_ws_frame(c, static_cast<int>(ws::Opcode::Pong), payload, false);
+            if (c->closed) return;
+        }
+    }
+    if (c->buffered() == 0) {
+        c->out.clear();
+        c->out_off = 0;
+        if (c->out.capacity() > (64u << 10)) std::string().swap(c->out);  // idle connections stay small
+        if (c->close_after_flush && !c->lingering) {
+            // Lingering close: stop sending, drain the peer, so our last bytes are not lost to a RST.
+            ::shutdown(c->fd, SHUT_WR);
+            c->lingering = true;
+            c->deadline_ms = now_ms_ + 2000;
+            arm_timer();
+        }
+    }
+    if (c->drain_wanted && c->buffered() <= cfg_.send_low_water) {
+        c->drain_wanted = false;
+        cb_->on_drain(c->id);
+    }
+    if (c->closed) return;
+    bool was_paused = c->read_paused;
+    update_events(c);
+    if (was_paused && !c->read_paused && c->kind == ConnKind::Http && !c->awaiting_response) resume_http(c);
+}
+
+}  // namespace fasterapi::net
