@@ -23,6 +23,7 @@ from .jsoncodec import dumps_bytes
 from .requests import HTTPException, JSONResponse, Request, Response, compact_json
 from .routing import PathTemplate, routing_path
 from .sse import ReplayBuffer, encode_event, to_event
+from .tls import TLSConfig
 from .websocket import CLOSED, CONNECTED, CONNECTING, WebSocket, WebSocketDisconnect  # noqa: F401
 
 logger = logging.getLogger("fasterapi")
@@ -712,11 +713,18 @@ class App:
 
     # --- serving ---------------------------------------------------------------------
     async def serve(self, host: str = "127.0.0.1", port: int = 8000, *, reuse_port: bool = False,
-                    ready: Callable[[int], Any] | None = None, install_signal_handlers: bool = True) -> None:
-        """Serve on the running asyncio loop until stop() or SIGINT/SIGTERM, then shut down gracefully."""
+                    ready: Callable[[int], Any] | None = None, install_signal_handlers: bool = True,
+                    tls: TLSConfig | None = None, fd: int | None = None) -> None:
+        """Serve on the running asyncio loop until stop() or SIGINT/SIGTERM, then shut down gracefully.
+        ``tls``: serve https/wss (see fasterapi.tls.TLSConfig; TLSConfigError naming the file at
+        fault, before listening). ``fd``: serve an already-listening socket (e.g. a Unix socket)
+        instead of binding host:port."""
         loop = asyncio.get_running_loop()
+        extra: dict[str, Any] = tls.server_kwargs() if tls is not None else {}
+        if fd is not None:
+            extra["fd"] = fd
         srv = _core.Server(self._on_request, self._on_ws_message, self._on_close, self._on_drain,
-                           host=host, port=port, reuse_port=reuse_port, **self.limits)
+                           host=host, port=port, reuse_port=reuse_port, **self.limits, **extra)
         for r in self.ws_routes:
             r.native = srv.add_ws_route(**r.options)
         for sr in self.sse_routes:
@@ -729,7 +737,12 @@ class App:
 
             bridge = Bridge(self, create_broker(url, heartbeat=self.broker_heartbeat))
             await bridge.start(srv)  # BrokerError naming the URL, before the port is taken
-        self.port = srv.listen()
+        try:
+            self.port = srv.listen()
+        except ValueError as exc:  # a TLS file or option (named in the message)
+            from .tls import TLSConfigError
+
+            raise TLSConfigError(str(exc)) from None
         self._server = srv
         self._bridge = bridge
         self._stop = asyncio.Event()
@@ -747,7 +760,7 @@ class App:
                 r = fn()
                 if inspect.isawaitable(r):
                     await r
-            logger.info("FasterAPI listening on %s:%d", host, self.port)
+            logger.info("FasterAPI listening on %s", _listen_url(host, self.port, tls is not None, fd))
             if ready is not None:
                 ready(self.port)
             await self._stop.wait()
@@ -786,14 +799,30 @@ class App:
                 await r
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
-            loop: str = "auto", broker: str | None = None, max_restarts_per_minute: int | None = None) -> None:
+            loop: str = "auto", broker: str | None = None, max_restarts_per_minute: int | None = None, *,
+            ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+            ssl_keyfile_password: str | None = None, ssl_ca_certs: str | None = None,
+            ssl_ciphers: str | None = None, ssl_cert_reqs: int = 0, uds: str | None = None,
+            fd: int | None = None) -> None:
         """Serve until SIGINT/SIGTERM; ``workers=N`` forks N processes sharing the port (SO_REUSEPORT),
         supervised: a worker that dies is restarted with backoff, at most ``max_restarts_per_minute``
         (None: ``fasterapi.server.MAX_RESTARTS_PER_MINUTE``) before the parent stops and exits 1.
         ``loop``: "auto" (uvloop when installed), "uvloop" or "asyncio"; env FASTERAPI_LOOP overrides.
         ``broker``: overrides App(broker=...); checked once before forking (BrokerError naming the URL).
+        ``ssl_*`` (uvicorn's names): serve https/wss natively; see fasterapi.tls.TLSConfig. The
+        files are loaded once before forking: ``fasterapi.tls.TLSConfigError`` (a ValueError, one
+        line naming the file) when one is missing, not PEM, encrypted without the right password,
+        or the key does not match the certificate.
+        ``uds``: listen on this Unix domain socket path instead of host:port (a stale socket file
+        is replaced; a live one or a non-socket file is an error; mode 0o666, as uvicorn).
+        ``fd``: serve an already-listening socket inherited as this file descriptor.
         Raises ``fasterapi.server.ListenError`` (an OSError, one line) when host:port cannot be bound."""
         from .server import run_app
+        from .tls import tls_config
+
+        tls = tls_config(ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_ciphers, ssl_cert_reqs)
+        if tls is not None:
+            tls.check()
 
         if broker is not None:
             self.broker_url = broker
@@ -803,7 +832,15 @@ class App:
 
             check_broker(url)
 
-        run_app(self, host, port, workers, log_level, loop, max_restarts_per_minute=max_restarts_per_minute)
+        run_app(self, host, port, workers, log_level, loop, max_restarts_per_minute=max_restarts_per_minute,
+                tls=tls, uds=uds, fd=fd)
+
+
+def _listen_url(host: str, port: int, tls: bool, fd: int | None) -> str:
+    if fd is not None and port == 0:
+        return f"fd {fd} (a Unix socket)" + (" with TLS" if tls else "")
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 SSEStreamT = _SSEStream

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import App
+    from .tls import TLSConfig
 
 logger = logging.getLogger("fasterapi")
 
@@ -101,11 +102,49 @@ def check_listen(host: str, port: int, reuse_port: bool) -> None:
     raise ListenError(err, f"cannot listen on {host}:{port}: {os.strerror(err)}; {_hint(err)}")
 
 
+def bind_unix(path: str) -> socket.socket:
+    """A listening Unix domain socket at ``path``, mode 0o666 (as uvicorn: who may connect is
+    decided by the directory's permissions). A stale socket file (nobody accepts on it) is
+    replaced; a live socket or a file that is not a socket is an error. Raises ListenError."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ListenError(exc.errno or errno.EINVAL, f"cannot listen on unix:{path}: {exc.strerror}") from None
+    if st is not None:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ListenError(errno.EEXIST, f"cannot listen on unix:{path}: the file exists and is not a socket; "
+                              "remove it or choose another --uds path")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(path)  # stale: left by a server that did not shut down cleanly
+            except OSError as exc:
+                raise ListenError(exc.errno or errno.EINVAL, f"cannot listen on unix:{path}: {exc.strerror}") from None
+            else:
+                raise ListenError(errno.EADDRINUSE, f"cannot listen on unix:{path}: another server is accepting "
+                                  "there; stop it or choose another --uds path")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(exc.errno or errno.EINVAL, f"cannot listen on unix:{path}: {exc.strerror}") from None
+    return sock
+
+
 def _serve_one(app: "App", host: str, port: int, reuse_port: bool, loop: str = "auto",
-               ready: Callable[[int], object] | None = None) -> None:
+               ready: Callable[[int], object] | None = None, tls: "TLSConfig | None" = None,
+               fd: int | None = None) -> None:
     with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
         try:
-            runner.run(app.serve(host, port, reuse_port=reuse_port, ready=ready))
+            runner.run(app.serve(host, port, reuse_port=reuse_port, ready=ready, tls=tls, fd=fd))
         except RuntimeError as exc:
             # The native listen() raises std::system_error ("cannot listen on H:P: ...") when
             # the port was taken between check_listen() and now.
@@ -116,7 +155,8 @@ def _serve_one(app: "App", host: str, port: int, reuse_port: bool, loop: str = "
 
 
 def run_app(app: "App", host: str, port: int, workers: int, log_level: str = "info", loop: str = "auto",
-            max_restarts_per_minute: int | None = None) -> None:
+            max_restarts_per_minute: int | None = None, *, tls: "TLSConfig | None" = None,
+            uds: str | None = None, fd: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT. Raises ValueError for bad arguments, ListenError when
     host:port cannot be bound; with workers > 1 exits the process (sys.exit) with 0 after a
     graceful stop, 1 when a worker failed at startup or the restart budget ran out.
@@ -124,17 +164,37 @@ def run_app(app: "App", host: str, port: int, workers: int, log_level: str = "in
     _configure_logging(log_level)
     if workers < 1:
         raise ValueError("workers must be >= 1")
-    if workers > 1 and port == 0:
+    if uds is not None and fd is not None:
+        raise ValueError("give uds or fd, not both")
+    if workers > 1 and port == 0 and uds is None and fd is None:
         raise ValueError("workers > 1 needs a fixed port (they share it with SO_REUSEPORT)")
     if max_restarts_per_minute is None:
         max_restarts_per_minute = MAX_RESTARTS_PER_MINUTE
     if max_restarts_per_minute < 0:
         raise ValueError("max_restarts_per_minute must be >= 0")
-    check_listen(host, port, reuse_port=workers > 1)
-    if workers == 1:
-        _serve_one(app, host, port, reuse_port=False, loop=loop)
+    if uds is not None:
+        # Bound once here and inherited by every worker (SO_REUSEPORT is for TCP/UDP only).
+        sock = bind_unix(uds)
+        try:
+            _serve(app, host, 0, workers, loop, max_restarts_per_minute, tls, sock.fileno())
+        finally:
+            sock.close()
+            try:
+                os.unlink(uds)
+            except OSError:
+                pass
         return
-    sys.exit(_Supervisor(app, host, port, workers, loop, max_restarts_per_minute).run())
+    if fd is None:
+        check_listen(host, port, reuse_port=workers > 1)
+    _serve(app, host, port, workers, loop, max_restarts_per_minute, tls, fd)
+
+
+def _serve(app: "App", host: str, port: int, workers: int, loop: str, budget: int, tls: "TLSConfig | None",
+           fd: int | None) -> None:
+    if workers == 1:
+        _serve_one(app, host, port, reuse_port=False, loop=loop, tls=tls, fd=fd)
+        return
+    sys.exit(_Supervisor(app, host, port, workers, loop, budget, tls=tls, fd=fd).run())
 
 
 def _stop_with_parent(parent: int) -> None:
@@ -158,8 +218,10 @@ class _Supervisor:
     (4-byte pid); the parent sleeps in select() on that pipe and on the signal wake-up pipe,
     so a SIGCHLD, SIGTERM or a due restart wakes it without polling."""
 
-    def __init__(self, app: "App", host: str, port: int, workers: int, loop: str, budget: int) -> None:
+    def __init__(self, app: "App", host: str, port: int, workers: int, loop: str, budget: int, *,
+                 tls: "TLSConfig | None" = None, fd: int | None = None) -> None:
         self.app, self.host, self.port, self.workers, self.loop, self.budget = app, host, port, workers, loop, budget
+        self.tls, self.fd = tls, fd
         self.children: dict[int, int] = {}  # pid -> slot
         self.ready: set[int] = set()  # pids that reported listening
         self.restarts: deque[float] = deque()  # monotonic times of restarts, all slots
@@ -202,7 +264,8 @@ class _Supervisor:
             def ready(_port: int) -> None:
                 os.write(ready_w, struct.pack("i", os.getpid()))
 
-            _serve_one(self.app, self.host, self.port, reuse_port=True, loop=self.loop, ready=ready)
+            _serve_one(self.app, self.host, self.port, reuse_port=self.fd is None, loop=self.loop, ready=ready,
+                       tls=self.tls, fd=self.fd)
         except BaseException:  # noqa: BLE001 - the process ends here either way
             logger.exception("worker %d failed", slot)
             code = 1

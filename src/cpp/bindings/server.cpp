@@ -75,6 +75,22 @@ HeaderList to_headers(const py::object& obj) {
     return out;
 }
 
+fasterapi::net::TlsConfig tls_config(const std::string& certfile, const std::string& keyfile,
+                                     const std::string& password, const std::string& ca_certs,
+                                     const std::string& ciphers, int cert_reqs, const py::bytes& ticket_key) {
+    fasterapi::net::TlsConfig t;
+    t.certfile = certfile;
+    t.keyfile = keyfile;
+    t.password = password;
+    t.ca_certs = ca_certs;
+    t.ciphers = ciphers;
+    t.cert_reqs = cert_reqs;
+    t.ticket_key = ticket_key;
+    if (!t.enabled() && (!keyfile.empty() || !ca_certs.empty() || cert_reqs != 0))
+        throw py::value_error("TLS options need ssl_certfile (the server certificate chain)");
+    return t;
+}
+
 class PyServer : public fasterapi::net::Callbacks {
    public:
     PyServer(py::object on_request, py::object on_ws_message, py::object on_close, py::object on_drain,
@@ -165,6 +181,16 @@ class PyServer : public fasterapi::net::Callbacks {
 }  // namespace
 
 FASTERAPI_BIND_ORDERED(server, 200) {
+    m.def(
+        "check_tls",
+        [](const std::string& certfile, const std::string& keyfile, const std::string& password,
+           const std::string& ca_certs, const std::string& ciphers, int cert_reqs) {
+            fasterapi::net::TlsContext ctx(
+                tls_config(certfile, keyfile, password, ca_certs, ciphers, cert_reqs, py::bytes()));
+        },
+        py::arg("ssl_certfile"), py::arg("ssl_keyfile") = "", py::arg("ssl_keyfile_password") = "",
+        py::arg("ssl_ca_certs") = "", py::arg("ssl_ciphers") = "", py::arg("ssl_cert_reqs") = 0,
+        "Load and check TLS files as the server will; ValueError naming the file or option at fault.");
     using fasterapi::net::SlowPolicy;
     using fasterapi::net::SseRouteOptions;
     using fasterapi::net::WsRouteOptions;
@@ -175,7 +201,10 @@ FASTERAPI_BIND_ORDERED(server, 200) {
                          size_t max_connections, size_t max_request_line, size_t max_header_bytes,
                          size_t max_headers, uint64_t max_body_size, double request_timeout,
                          double keepalive_timeout, size_t send_high_water, size_t send_low_water,
-                         size_t max_send_buffer, double close_timeout) {
+                         size_t max_send_buffer, double close_timeout, const std::string& ssl_certfile,
+                         const std::string& ssl_keyfile, const std::string& ssl_keyfile_password,
+                         const std::string& ssl_ca_certs, const std::string& ssl_ciphers, int ssl_cert_reqs,
+                         const py::bytes& ssl_ticket_key, int fd) {
                  if (port < 0 || port > 65535) throw py::value_error("port must be in 0..65535");
                  if (send_low_water > send_high_water)
                      throw py::value_error("send_low_water must not exceed send_high_water");
@@ -195,6 +224,9 @@ FASTERAPI_BIND_ORDERED(server, 200) {
                  cfg.send_low_water = send_low_water;
                  cfg.max_send_buffer = max_send_buffer;
                  cfg.close_timeout_ms = static_cast<uint32_t>(close_timeout * 1000);
+                 cfg.tls = tls_config(ssl_certfile, ssl_keyfile, ssl_keyfile_password, ssl_ca_certs, ssl_ciphers,
+                                      ssl_cert_reqs, ssl_ticket_key);
+                 cfg.fd = fd;
                  return new PyServer(std::move(on_request), std::move(on_ws_message), std::move(on_close),
                                      std::move(on_drain), std::move(cfg));
              }),
@@ -205,9 +237,15 @@ FASTERAPI_BIND_ORDERED(server, 200) {
              py::arg("max_headers") = 100, py::arg("max_body_size") = 1u << 20,
              py::arg("request_timeout") = 10.0, py::arg("keepalive_timeout") = 5.0,
              py::arg("send_high_water") = 1u << 20, py::arg("send_low_water") = 256u << 10,
-             py::arg("max_send_buffer") = 64u << 20, py::arg("close_timeout") = 3.0)
+             py::arg("max_send_buffer") = 64u << 20, py::arg("close_timeout") = 3.0,
+             py::arg("ssl_certfile") = "", py::arg("ssl_keyfile") = "", py::arg("ssl_keyfile_password") = "",
+             py::arg("ssl_ca_certs") = "", py::arg("ssl_ciphers") = "", py::arg("ssl_cert_reqs") = 0,
+             py::arg("ssl_ticket_key") = py::bytes(), py::arg("fd") = -1)
         .def("listen", [](PyServer& s) { s.server.listen(); return s.server.listen_port(); },
-             "Bind and listen; returns the bound port.")
+             "Load the TLS files (ValueError naming the file), then bind and listen (or adopt fd); "
+             "returns the bound port (0 for a Unix socket).")
+        .def_property_readonly("tls", [](PyServer& s) { return s.server.tls(); },
+                               "True once listen() has set up TLS (https/wss).")
         .def("fileno", [](PyServer& s) { return s.server.fd(); })
         .def("poll", [](PyServer& s) { s.server.poll(); }, "Service every ready socket and timer; never blocks.")
         .def("add_ws_route",
@@ -359,6 +397,7 @@ FASTERAPI_BIND_ORDERED(server, 200) {
             d["slow_closed"] = st.slow_closed;
             d["send_overflow"] = st.send_overflow;
             d["http_errors"] = st.http_errors;
+            d["tls_errors"] = st.tls_errors;
             d["connections"] = s.server.connection_count();
             return d;
         });

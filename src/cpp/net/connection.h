@@ -68,6 +68,7 @@ struct Connection {
     bool continue_sent = false;
     bool http11 = true;
     bool read_paused = false;     // output above send_high_water: EPOLLIN off until below low water
+    bool tls_want_write = false;  // a TLS read (handshake) needs the socket writable first
     uint32_t events = 0;
     int sse_route = -1;
     size_t head_len = 0;          // of the request whose body is being read
@@ -80,6 +81,7 @@ struct Connection {
     std::string body_buf;
     http::BodyReader body;
     std::string peer;
+    SSL* ssl = nullptr;           // TLS session (owned; freed by close_conn), nullptr for plain TCP
     std::unique_ptr<WsState> ws;
     std::unique_ptr<std::vector<std::string>> topics;
 

@@ -26,6 +26,7 @@ Server::Server(ServerConfig cfg, Callbacks* cb) : cfg_(std::move(cfg)), cb_(cb) 
 
 Server::~Server() {
     for (auto& [id, c] : conns_) {
+        if (c->ssl) tls_free(c->ssl);
         if (c->fd >= 0) ::close(c->fd);
         delete c;
     }
@@ -100,6 +101,10 @@ void Server::close_conn(Connection* c, uint16_t code, std::string_view reason, b
     if (c->closed) return;
     c->closed = true;
     epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
+    if (c->ssl) {
+        tls_free(c->ssl);
+        c->ssl = nullptr;
+    }
     ::close(c->fd);
     c->fd = -1;
     drop_topics(c);

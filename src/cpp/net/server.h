@@ -20,6 +20,7 @@
 
 #include "http/parser.h"
 #include "http/request.h"
+#include "net/tls.h"
 #include "ws/deflate.h"
 
 namespace fasterapi::net {
@@ -40,6 +41,9 @@ struct ServerConfig {
     size_t send_low_water = 256u << 10;     // ... until the buffer drains below this
     size_t max_send_buffer = 64u << 20;     // hard cap for one connection (then closed, counted)
     uint32_t close_timeout_ms = 3000;       // wait for the peer's close frame after ours
+    TlsConfig tls{};                        // certfile set: every connection speaks TLS (https/wss)
+    int fd = -1;                            // >= 0: serve this already-listening socket (inherited,
+                                            // e.g. a Unix socket bound by the parent) instead of binding
 };
 
 enum class SlowPolicy : uint8_t { Close = 0, Drop = 1 };
@@ -84,7 +88,7 @@ class Callbacks {
 struct Stats {
     uint64_t accepted = 0, refused_full = 0, closed = 0, requests = 0, ws_messages_in = 0,
              ws_messages_out = 0, protocol_errors = 0, timeouts = 0, slow_dropped = 0,
-             slow_closed = 0, send_overflow = 0, http_errors = 0;
+             slow_closed = 0, send_overflow = 0, http_errors = 0, tls_errors = 0;
 };
 
 struct Connection;
@@ -103,7 +107,10 @@ class Server {
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    void listen();                 // bind + listen; throws std::system_error with a clear message
+    // TLS context (std::invalid_argument naming the file at fault), then bind + listen
+    // (std::system_error with a clear message), or adopt cfg.fd.
+    void listen();
+    bool tls() const noexcept { return tls_ != nullptr; }
     int listen_port() const noexcept { return port_; }
     int fd() const noexcept { return epfd_; }
     // Services every ready socket and expired timer; never blocks.
@@ -162,9 +169,14 @@ class Server {
     friend struct WsHandler;
     Connection* find(uint64_t id) const;
     void on_accept();
+    void bind_listener();
+    void adopt_listener();
     void on_timer();
     void handle_io(Connection* c, uint32_t events);
     void read_from(Connection* c);
+    bool read_tls(Connection* c);
+    void consume(Connection* c, size_t len);
+    long send_now(Connection* c, std::string_view a, std::string_view b);
     void process_input(Connection* c, uint8_t* data, size_t len);
     size_t process_http(Connection* c, uint8_t* data, size_t len);
     size_t process_ws(Connection* c, uint8_t* data, size_t len);
@@ -188,6 +200,7 @@ class Server {
 
     ServerConfig cfg_;
     Callbacks* cb_;
+    std::unique_ptr<TlsContext> tls_;  // built by listen(), before the port is taken
     int epfd_ = -1, listen_fd_ = -1, timer_fd_ = -1;
     int port_ = 0;
     bool shutting_down_ = false;

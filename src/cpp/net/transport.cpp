@@ -1,6 +1,7 @@
 // Bytes in and out of one connection: reads into the shared buffer, writes at
 // once and buffers what the kernel refuses (bounded), flushes on EPOLLOUT, and
-// pauses reading a peer that does not drain its output.
+// pauses reading a peer that does not drain its output. On a TLS connection the
+// same paths go through tls_read/tls_write; nothing above this file can tell.
 #include "net/connection.h"
 
 #include <sys/epoll.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include "net/tls.h"
 #include "ws/builder.h"
 
 namespace fasterapi::net {
@@ -21,7 +23,7 @@ void Server::update_events(Connection* c) {
     else if (b <= cfg_.send_low_water) c->read_paused = false;
     uint32_t want = EPOLLRDHUP;
     if (!c->read_paused) want |= EPOLLIN;
-    if (b > 0) want |= EPOLLOUT;
+    if (b > 0 || c->tls_want_write) want |= EPOLLOUT;
     if (want == c->events) return;
     c->events = want;
     epoll_event ev{};
@@ -40,30 +42,43 @@ void Server::handle_io(Connection* c, uint32_t events) {
     if (events & EPOLLOUT) {
         flush(c);
         if (c->closed) return;
+        if (c->tls_want_write) {  // a TLS read (handshake) waited for the socket to take bytes
+            read_from(c);
+            return;
+        }
     }
     if (c->read_paused && !(events & (EPOLLRDHUP | EPOLLHUP))) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) read_from(c);
 }
 
+// Hands len bytes of rbuf_ to the protocol, after any leftover input.
+void Server::consume(Connection* c, size_t len) {
+    if (c->in.empty()) {
+        process_input(c, rbuf_.data(), len);
+        return;
+    }
+    if (c->in.size() + len > input_cap()) {  // checked before the buffer grows
+        close_conn(c, 1009, "too much pending input");
+        return;
+    }
+    c->in.append(reinterpret_cast<const char*>(rbuf_.data()), len);
+    std::string buf;
+    buf.swap(c->in);
+    process_input(c, reinterpret_cast<uint8_t*>(buf.data()), buf.size());
+}
+
 void Server::read_from(Connection* c) {
     for (int round = 0; round < 8 && !c->closed; ++round) {
         if (round > 0 && c->read_paused) return;  // what was read filled the output: stop here
+        if (c->ssl && !c->lingering) {
+            if (!read_tls(c)) return;
+            continue;
+        }
         ssize_t n = ::read(c->fd, rbuf_.data(), rbuf_.size());
         if (n > 0) {
             if (c->lingering) continue;  // discard until EOF
             auto len = static_cast<size_t>(n);
-            if (c->in.empty()) {
-                process_input(c, rbuf_.data(), len);
-            } else {
-                if (c->in.size() + len > input_cap()) {  // checked before the buffer grows
-                    close_conn(c, 1009, "too much pending input");
-                    return;
-                }
-                c->in.append(reinterpret_cast<const char*>(rbuf_.data()), len);
-                std::string buf;
-                buf.swap(c->in);
-                process_input(c, reinterpret_cast<uint8_t*>(buf.data()), buf.size());
-            }
+            consume(c, len);
             if (len < rbuf_.size()) return;
             continue;
         }
@@ -77,6 +92,43 @@ void Server::read_from(Connection* c) {
         close_conn(c, 1006, "connection reset");
         return;
     }
+}
+
+// One round of TLS reads (the handshake included); false when reading should stop.
+bool Server::read_tls(Connection* c) {
+    TlsIo io = tls_read(c->ssl, rbuf_.data(), rbuf_.size());
+    bool want_write = io.status == TlsStatus::WantWrite;
+    if (want_write != c->tls_want_write) {
+        c->tls_want_write = want_write;
+        update_events(c);
+    }
+    if (io.bytes) {
+        consume(c, io.bytes);
+        if (c->closed) return false;
+    }
+    switch (io.status) {
+        case TlsStatus::Ok:
+            return true;  // the buffer filled: more records may be waiting
+        case TlsStatus::WantRead:
+        case TlsStatus::WantWrite:
+            return false;
+        case TlsStatus::Eof:
+            close_conn(c, 1006, "connection closed by peer");
+            return false;
+        case TlsStatus::Error:
+            stats_.tls_errors++;
+            if (io.plain_http) {
+                // Someone typed http:// for an https:// port: say so in a form they can read.
+                static constexpr char kPlain[] =
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n"
+                    "Connection: close\r\n\r\nThis port speaks TLS: use https:// or wss://.\r\n";
+                ssize_t w = ::write(c->fd, kPlain, sizeof kPlain - 1);
+                (void)w;
+            }
+            close_conn(c, 1006, "TLS error");
+            return false;
+    }
+    return false;
 }
 
 // Consumes what it can; keeps the unconsumed tail in c->in.
@@ -107,27 +159,51 @@ bool Server::buffer_out(Connection* c, std::string_view a, std::string_view b) {
     return true;
 }
 
+// Writes what the socket takes now, without buffering: bytes written, or -1 when the
+// connection is broken. TLS takes one buffer per record, so a header and a payload
+// are joined first (one record, one syscall, as writev gives plain TCP).
+long Server::send_now(Connection* c, std::string_view a, std::string_view b) {
+    if (c->ssl) {
+        static thread_local std::string joined;
+        std::string_view data = a;
+        if (a.empty()) {
+            data = b;
+        } else if (!b.empty()) {
+            joined.assign(a);
+            joined.append(b);
+            data = joined;
+        }
+        TlsIo io = tls_write(c->ssl, data.data(), data.size());
+        if (io.status == TlsStatus::Error || io.status == TlsStatus::Eof) return -1;
+        return static_cast<long>(io.bytes);
+    }
+    iovec iov[2];
+    int cnt = 0;
+    if (!a.empty()) iov[cnt++] = {const_cast<char*>(a.data()), a.size()};
+    if (!b.empty()) iov[cnt++] = {const_cast<char*>(b.data()), b.size()};
+    ssize_t n;
+    do {
+        n = ::writev(c->fd, iov, cnt);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    return static_cast<long>(n);
+}
+
 bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
     if (c->closed) return false;
     c->last_send_ms = now_ms_;
     if (c->buffered() == 0) {
         c->out.clear();
         c->out_off = 0;
-        iovec iov[2];
-        int cnt = 0;
-        if (!a.empty()) iov[cnt++] = {const_cast<char*>(a.data()), a.size()};
-        if (!b.empty()) iov[cnt++] = {const_cast<char*>(b.data()), b.size()};
-        if (cnt == 0) return true;
-        ssize_t n;
-        do {
-            n = ::writev(c->fd, iov, cnt);
-        } while (n < 0 && errno == EINTR);
-        size_t written = n > 0 ? static_cast<size_t>(n) : 0;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        if (a.empty() && b.empty()) return true;
+        long n = send_now(c, a, b);
+        if (n < 0) {
             close_conn(c, 1006, "write failed");
             return false;
         }
+        auto written = static_cast<size_t>(n);
         if (written >= a.size() + b.size()) return true;
+        // What TLS did not take stays first in line: OpenSSL's retry must see the same bytes.
         if (written < a.size()) {
             a = a.substr(written);
         } else {
@@ -147,13 +223,12 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
 void Server::flush(Connection* c) {
     size_t before = c->buffered();
     while (c->buffered() > 0) {
-        ssize_t n = ::write(c->fd, c->out.data() + c->out_off, c->buffered());
+        long n = send_now(c, std::string_view(c->out).substr(c->out_off), {});
         if (n > 0) {
             c->out_off += static_cast<size_t>(n);
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n == 0) break;
         close_conn(c, 1006, "write failed");
         return;
     }
@@ -179,6 +254,7 @@ void Server::flush(Connection* c) {
         if (c->out.capacity() > (64u << 10)) std::string().swap(c->out);  // idle connections stay small
         if (c->close_after_flush && !c->lingering) {
             // Lingering close: stop sending, drain the peer, so our last bytes are not lost to a RST.
+            if (c->ssl) tls_shutdown(c->ssl);  // close_notify after the queued data (RFC 8446 6.1)
             ::shutdown(c->fd, SHUT_WR);
             c->lingering = true;
             c->deadline_ms = now_ms_ + 2000;
