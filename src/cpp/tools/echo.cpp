@@ -78,6 +78,7 @@ struct Echo : net::Callbacks {
 void usage() {
     std::fprintf(stderr,
                  "usage: fasterapi-echo [--host 127.0.0.1] [--port 9002] [--no-compression]\n"
+                 "                      [--ssl-certfile PEM --ssl-keyfile PEM]\n"
                  "                      [--max-message-size BYTES] [--sse-batch N]\n");
 }
 }  // namespace
@@ -101,6 +102,8 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--host") cfg.host = next();
+        else if (a == "--ssl-certfile") cfg.tls.certfile = next();
+        else if (a == "--ssl-keyfile") cfg.tls.keyfile = next();
         else if (a == "--port") cfg.port = std::atoi(next());
         else if (a == "--no-compression") wo.compression = wo.deflate.enabled = false;
         else if (a == "--max-message-size") wo.max_message_size = std::strtoull(next(), nullptr, 10);

@@ -30,6 +30,7 @@
 #include "tools/lib/loadgen.h"
 #include "tools/lib/loadgen_histogram.h"
 #include "tools/lib/loadgen_proto.h"
+#include "tools/lib/loadgen_tls.h"
 
 namespace fasterapi::loadgen {
 namespace {
@@ -37,6 +38,7 @@ namespace {
 constexpr int64_t kSecond = 1'000'000'000;
 constexpr size_t kReadBuf = 256 * 1024;
 constexpr size_t kInflateBuf = 64 * 1024;
+constexpr size_t kPlainBuf = 64 * 1024;  // TLS: decrypted bytes of one record (at most 16 KiB) at a time
 constexpr size_t kMaxPendingOut = 16 * 1024 * 1024;  // per connection, open-loop sends beyond this are dropped
 constexpr size_t kMaxHandshakes = 256;               // concurrent connects per thread (listen backlogs are short)
 constexpr size_t kMaxNotes = 8;
@@ -52,7 +54,7 @@ int64_t now_ns() {
 
 // ---- options -------------------------------------------------------------------
 
-enum class Mode { WsEcho, WsRate, WsBroadcast, Sse, Http };
+enum class Mode { WsEcho, WsRate, WsBroadcast, Sse, Http, Connect };
 
 struct Options {
     Mode mode = Mode::WsEcho;
@@ -72,8 +74,11 @@ struct Options {
     bool quiet = false;
     bool progress = false;
     std::string json_out;
+    std::string verify_ca;  // --verify: PEM bundle the server certificate must chain to
+    bool resume = false;    // --resume: offer the last session ticket on each new connection
     // From the URL:
     bool tls = false;
+    bool ws = false;  // ws:// or wss:// (connect mode: upgrade; otherwise one GET)
     std::string host, port, path;
 };
 
@@ -99,10 +104,18 @@ void parse_url(Options& o) {
     if (p == std::string_view::npos) throw UsageError("--url: expected scheme://host[:port]/path, got '" + o.url + "'");
     scheme = u.substr(0, p);
     u.remove_prefix(p + 3);
-    bool ws = o.mode == Mode::WsEcho || o.mode == Mode::WsRate || o.mode == Mode::WsBroadcast;
-    if (ws ? (scheme != "ws") : (scheme != "http"))
-        throw UsageError("--url: mode " + o.mode_name + " needs a " + (ws ? "ws://" : "http://") +
-                         " URL (TLS is not supported), got '" + o.url + "'");
+    bool ws_mode = o.mode == Mode::WsEcho || o.mode == Mode::WsRate || o.mode == Mode::WsBroadcast;
+    o.tls = scheme == "wss" || scheme == "https";
+    o.ws = scheme == "ws" || scheme == "wss";
+    bool ok = o.mode == Mode::Connect ? (o.ws || scheme == "http" || scheme == "https") : ws_mode == o.ws &&
+              (o.ws || scheme == "http" || scheme == "https");
+    if (!ok)
+        throw UsageError("--url: mode " + o.mode_name + " needs a " +
+                         (o.mode == Mode::Connect ? "ws://, wss://, http:// or https://"
+                          : ws_mode              ? "ws:// or wss://"
+                                                 : "http:// or https://") +
+                         " URL, got '" + o.url + "'");
+    const char* default_port = o.tls ? "443" : "80";
     size_t slash = u.find('/');
     std::string_view hostport = u.substr(0, slash);
     o.path = slash == std::string_view::npos ? "/" : std::string(u.substr(slash));
@@ -112,25 +125,26 @@ void parse_url(Options& o) {
         if (close == std::string_view::npos) throw UsageError("--url: bad IPv6 literal in '" + o.url + "'");
         o.host = std::string(hostport.substr(1, close - 1));
         std::string_view rest = hostport.substr(close + 1);
-        o.port = rest.size() > 1 && rest[0] == ':' ? std::string(rest.substr(1)) : "80";
+        o.port = rest.size() > 1 && rest[0] == ':' ? std::string(rest.substr(1)) : default_port;
     } else {
         size_t colon = hostport.rfind(':');
         o.host = std::string(hostport.substr(0, colon));
-        o.port = colon == std::string_view::npos ? "80" : std::string(hostport.substr(colon + 1));
+        o.port = colon == std::string_view::npos ? default_port : std::string(hostport.substr(colon + 1));
     }
     parse_int("--url port", o.port, 1, 65535);
 }
 
 Options parse_options(const std::vector<std::string>& args) {
     Options o;
-    if (args.empty()) throw UsageError("missing mode (ws-echo, ws-rate, ws-broadcast, sse, http)");
+    if (args.empty()) throw UsageError("missing mode (ws-echo, ws-rate, ws-broadcast, sse, http, connect)");
     o.mode_name = args[0];
     if (o.mode_name == "ws-echo") o.mode = Mode::WsEcho;
     else if (o.mode_name == "ws-rate") o.mode = Mode::WsRate;
     else if (o.mode_name == "ws-broadcast") o.mode = Mode::WsBroadcast;
     else if (o.mode_name == "sse") o.mode = Mode::Sse;
     else if (o.mode_name == "http") o.mode = Mode::Http;
-    else throw UsageError("unknown mode '" + o.mode_name + "' (ws-echo, ws-rate, ws-broadcast, sse, http)");
+    else if (o.mode_name == "connect") o.mode = Mode::Connect;
+    else throw UsageError("unknown mode '" + o.mode_name + "' (ws-echo, ws-rate, ws-broadcast, sse, http, connect)");
     bool have_rate = false;
     for (size_t i = 1; i < args.size(); ++i) {
         std::string flag = args[i];
@@ -161,8 +175,11 @@ Options parse_options(const std::vector<std::string>& args) {
         else if (flag == "--quiet" || flag == "-q") o.quiet = true;
         else if (flag == "--progress") o.progress = true;
         else if (flag == "--json-out") o.json_out = take();
+        else if (flag == "--verify") o.verify_ca = take();
+        else if (flag == "--resume") o.resume = true;
         else throw UsageError("unknown option '" + args[i] + "'");
-        if (inline_value && (flag == "--binary" || flag == "--compress" || flag == "--quiet" || flag == "--progress"))
+        if (inline_value && (flag == "--binary" || flag == "--compress" || flag == "--quiet" || flag == "--progress" ||
+                             flag == "--resume"))
             throw UsageError(flag + " takes no value");
     }
     if (o.url.empty()) throw UsageError("--url is required");
@@ -171,6 +188,8 @@ Options parse_options(const std::vector<std::string>& args) {
     if (o.mode == Mode::WsBroadcast && o.size < 24) o.size = 24;  // room for the timestamp
     if (o.threads > o.connections) o.threads = o.connections;
     parse_url(o);
+    if (!o.tls && (o.resume || !o.verify_ca.empty()))
+        throw UsageError(std::string(o.resume ? "--resume" : "--verify") + " needs a wss:// or https:// URL");
     return o;
 }
 
@@ -293,11 +312,14 @@ struct Conn {
     CState st = CState::Pending;
     bool dirty = false;
     bool reread = false;  // on Worker::reread_: more to read after a round of full reads
+    bool restart = false;  // on Worker::restart_ (connect mode): open again at the next poll
     bool publisher = false;
     bool deflate = false;  // permessage-deflate negotiated
     int client_wbits = 15;
-    std::vector<uint8_t> out;
+    std::vector<uint8_t> out;  // plaintext to send (TLS: encrypted onto tls->out by flush)
     size_t out_off = 0;
+    std::unique_ptr<TlsStream> tls;
+    int64_t t_start = 0;  // when the connect began (connect mode measures from here)
     TsRing ring;
     // WebSocket
     std::string key;
@@ -327,6 +349,8 @@ struct Stats {
     double cpu_user = 0, cpu_sys = 0, wall = 0;
     std::vector<std::string> notes;
     std::string negotiated;
+    uint64_t tls_full = 0, tls_resumed = 0;  // handshakes (connect mode: in the measured window)
+    std::string tls_version;
 };
 
 struct Sync;
@@ -363,11 +387,15 @@ public:
             conns_[i].index = conn_ids[i];
             conns_[i].publisher = o.mode == Mode::WsBroadcast && conn_ids[i] == 0;
         }
-        ws_ = o.mode == Mode::WsEcho || o.mode == Mode::WsRate || o.mode == Mode::WsBroadcast;
+        ws_ = o.ws;
         verify_ = o.mode == Mode::WsEcho || o.mode == Mode::WsRate;
+        if (o.tls) {
+            tls_ = std::make_unique<TlsClient>(o.host, o.verify_ca, o.resume);
+            tbuf_.resize(kPlainBuf);
+        }
         make_payload();
         if (o.mode == Mode::WsEcho || o.mode == Mode::WsRate) build_frames(frames_, payload_, false);
-        if (o.mode == Mode::Http || o.mode == Mode::Sse) {
+        if (!ws_) {
             request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + t.host_header + "\r\nUser-Agent: fasterapi-loadgen\r\n";
             request_ += o.mode == Mode::Sse ? "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n" : "\r\n";
         }
@@ -388,7 +416,7 @@ public:
             if (ep_ < 0) {
                 note(std::string("epoll_create1: ") + std::strerror(errno));
                 ok = false;
-            } else {
+            } else if (o_.mode != Mode::Connect) {  // connect mode opens its connections while measuring
                 connect_phase();
             }
         } catch (const std::exception& e) {
@@ -484,9 +512,11 @@ private:
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c.fd = fd;
         c.st = CState::Connecting;
+        c.t_start = now_ns();
         ++handshaking_;
         c.out.clear();
         c.out_off = 0;
+        if (c.tls) c.tls->reset();
         c.ring.clear();
         c.head.clear();
         c.fp = ServerFrameParser{};
@@ -512,7 +542,14 @@ private:
             ::close(c.fd);
             c.fd = -1;
         }
+        if (c.tls) c.tls->reset();
         c.st = CState::Done;
+        // Connect mode: every slot opens its next connection at the next poll (never from
+        // inside this one's callbacks, and a refused connect cannot recurse).
+        if (o_.mode == Mode::Connect && running_ && !c.restart && now_ns() < end_) {
+            c.restart = true;
+            restart_.push_back(&c);
+        }
     }
     void connect_failed(Conn& c, std::string why) {
         ++stats_.err_connect;
@@ -522,8 +559,40 @@ private:
     void opened(Conn& c) {
         --handshaking_;
         c.st = CState::Open;
+        if (c.tls && o_.mode != Mode::Connect) count_handshake(c);
         if (!running_) ++stats_.connected;
         if (running_) start_traffic(c, now_ns());
+    }
+    void count_handshake(Conn& c) {
+        ++(c.tls->resumed() ? stats_.tls_resumed : stats_.tls_full);
+        if (stats_.tls_version.empty()) stats_.tls_version = c.tls->version();
+    }
+    // Connect mode: one connection done (TLS handshake, upgrade or response): count it, close
+    // it (close frame, close_notify) and open the next.
+    void cycle(Conn& c, int64_t now) {
+        record(now, c.t_start, 0);
+        if (c.tls && in_window(now)) count_handshake(c);
+        goodbye(c);
+        close_conn(c);
+    }
+    // Best effort, never waits: a WebSocket close frame and close_notify, sent at once.
+    void goodbye(Conn& c) {
+        if (c.st != CState::Open || c.fd < 0) return;
+        c.out.clear();
+        c.out_off = 0;
+        if (ws_) {
+            static const uint8_t bye[2] = {0x03, 0xe8};  // 1000
+            append_client_frame(c.out, 8, false, bye, 2, masks_.next());
+        }
+        const std::vector<uint8_t>* wire = &c.out;
+        if (c.tls) {
+            c.tls->out.clear();
+            c.tls->out_off = 0;
+            if (!c.out.empty()) c.tls->write(c.out.data(), c.out.size());
+            c.tls->shutdown();
+            wire = &c.tls->out;
+        }
+        if (!wire->empty()) ::send(c.fd, wire->data(), wire->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     void lost(Conn& c, const char* why) {
         bool during = running_ && now_ns() < end_;
@@ -548,13 +617,34 @@ private:
         note("protocol: " + why);
         close_conn(c);
     }
+    // Bytes queued for this connection, not yet taken by the kernel.
+    static size_t queued(const Conn& c) {
+        return c.out.size() - c.out_off + (c.tls ? c.tls->out.size() - c.tls->out_off : 0);
+    }
     void flush(Conn& c) {
         c.dirty = false;
         if (c.fd < 0) return;
-        while (c.out_off < c.out.size()) {
-            ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+        if (!c.tls) {
+            send_out(c, c.out, c.out_off);
+            return;
+        }
+        // TLS: plaintext is encrypted onto tls->out in one go (a memory write), then sent.
+        TlsStream& t = *c.tls;
+        if (c.out_off < c.out.size() && t.established()) {
+            if (!t.write(c.out.data() + c.out_off, c.out.size() - c.out_off)) {
+                protocol_error(c, "tls: " + t.error());
+                return;
+            }
+            c.out.clear();
+            c.out_off = 0;
+        }
+        send_out(c, t.out, t.out_off);
+    }
+    void send_out(Conn& c, std::vector<uint8_t>& buf, size_t& off) {
+        while (off < buf.size()) {
+            ssize_t n = ::send(c.fd, buf.data() + off, buf.size() - off, MSG_NOSIGNAL);
             if (n > 0) {
-                c.out_off += static_cast<size_t>(n);
+                off += static_cast<size_t>(n);
                 if (measuring_) stats_.tx_bytes += static_cast<uint64_t>(n);
                 continue;
             }
@@ -563,8 +653,8 @@ private:
             lost(c, n < 0 ? std::strerror(errno) : "send returned 0");
             return;
         }
-        c.out.clear();
-        c.out_off = 0;
+        buf.clear();
+        off = 0;
     }
     void flush_dirty() {
         // flush() may reconnect (and so re-dirty) a connection: iterate by index.
@@ -582,7 +672,19 @@ private:
             return;
         }
         c.st = CState::Handshake;
-        if (o_.mode == Mode::Http) {
+        if (tls_) {  // the TLS handshake first; send_request() once it is established
+            if (!c.tls) c.tls = std::make_unique<TlsStream>();
+            if (!c.tls->start(*tls_)) {
+                connect_failed(c, "tls: " + c.tls->error());
+                return;
+            }
+            flush(c);  // the ClientHello
+            return;
+        }
+        send_request(c);
+    }
+    void send_request(Conn& c) {
+        if (o_.mode == Mode::Http || (o_.mode == Mode::Connect && !ws_)) {
             opened(c);
             return;
         }
@@ -668,7 +770,7 @@ private:
 
     // ---- WebSocket traffic ----
     void ws_send(Conn& c, int64_t stamp, bool open_loop) {
-        if (open_loop && c.out.size() - c.out_off > kMaxPendingOut) {
+        if (open_loop && queued(c) > kMaxPendingOut) {
             ++stats_.dropped_sends;
             return;
         }
@@ -685,7 +787,7 @@ private:
         int n = std::snprintf(ts, sizeof ts, "%lld ", static_cast<long long>(stamp));
         std::memcpy(pubbuf_.data(), ts, static_cast<size_t>(n));
         const uint8_t opcode = o_.binary ? 2 : 1;
-        if (c.out.size() - c.out_off > kMaxPendingOut) {
+        if (queued(c) > kMaxPendingOut) {
             ++stats_.dropped_sends;
             return;
         }
@@ -892,6 +994,10 @@ private:
                 w.lost(c, "event stream ended");
                 return false;
             }
+            if (w.o_.mode == Mode::Connect) {
+                w.cycle(c, now);
+                return false;
+            }
             int64_t sent_at = 0;
             if (!c.ring.pop(sent_at)) {
                 w.protocol_error(c, "response without a request");
@@ -939,20 +1045,54 @@ private:
             }
             int64_t now = now_ns();
             if (n == 0) {
-                if (!ws_ && c.st == CState::Open) {
-                    HttpHandler h{*this, c, now};
-                    if (c.hp.eof(h)) return;  // completed a close-delimited response: handled
-                }
-                lost(c, "connection closed by server");
+                on_eof(c, now);
                 return;
             }
             if (in_window(now)) stats_.rx_bytes += static_cast<uint64_t>(n);
             const uint8_t* p = rbuf_.data();
-            bool alive;
-            if (ws_) alive = c.st == CState::Open ? ws_bytes(c, p, static_cast<size_t>(n), now)
-                                                  : ws_handshake_bytes(c, p, static_cast<size_t>(n), now);
-            else alive = http_bytes(c, p, static_cast<size_t>(n), now);
+            bool alive = c.tls ? tls_bytes(c, p, static_cast<size_t>(n), now) : bytes(c, p, static_cast<size_t>(n), now);
             if (!alive || static_cast<size_t>(n) < rbuf_.size()) return;
+        }
+    }
+    // Plaintext from the server. Returns false if the connection was closed.
+    bool bytes(Conn& c, const uint8_t* p, size_t n, int64_t now) {
+        if (ws_) return c.st == CState::Open ? ws_bytes(c, p, n, now) : ws_handshake_bytes(c, p, n, now);
+        return http_bytes(c, p, n, now);
+    }
+    void on_eof(Conn& c, int64_t now) {
+        if (!ws_ && c.st == CState::Open) {
+            HttpHandler h{*this, c, now};
+            if (c.hp.eof(h)) return;  // completed a close-delimited response: handled
+        }
+        lost(c, "connection closed by server");
+    }
+    // Ciphertext from the server: the handshake, then records decrypted one at a time.
+    bool tls_bytes(Conn& c, const uint8_t* p, size_t n, int64_t now) {
+        TlsStream& t = *c.tls;
+        t.feed(p, n);
+        if (!t.established()) {
+            TlsStream::Result r = t.handshake();
+            if (r == TlsStream::Result::Error || r == TlsStream::Result::Closed) {
+                connect_failed(c, "tls handshake: " + (t.error().empty() ? std::string("closed") : t.error()));
+                return false;
+            }
+            if (t.out_off < t.out.size()) flush(c);  // handshake messages (the client Finished)
+            if (r == TlsStream::Result::More || c.fd < 0) return c.fd >= 0;
+            send_request(c);
+            if (c.fd < 0) return false;
+        }
+        for (;;) {
+            size_t k = 0;
+            TlsStream::Result r = t.read(tbuf_.data(), tbuf_.size(), k);
+            if (r == TlsStream::Result::Done) {
+                if (!bytes(c, tbuf_.data(), k, now) || c.fd < 0) return false;
+                continue;
+            }
+            if (t.out_off < t.out.size()) mark_dirty(c);  // e.g. a KeyUpdate answer
+            if (r == TlsStream::Result::More) return true;
+            if (r == TlsStream::Result::Closed) on_eof(c, now);  // close_notify
+            else lost(c, ("tls: " + t.error()).c_str());
+            return false;
         }
     }
     void on_event(Conn& c, uint32_t ev) {
@@ -962,12 +1102,12 @@ private:
             if (c.fd >= 0 && c.st != CState::Connecting && (ev & (EPOLLIN | EPOLLRDHUP))) on_readable(c);
             return;
         }
-        if ((ev & EPOLLOUT) && c.out_off < c.out.size()) flush(c);
+        if ((ev & EPOLLOUT) && queued(c)) flush(c);
         if (c.fd >= 0 && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) on_readable(c);
     }
     void poll(int64_t deadline) {
         epoll_event evs[256];
-        int64_t wait = reread_.empty() ? std::max<int64_t>(0, deadline - now_ns()) : 0;
+        int64_t wait = reread_.empty() && restart_.empty() ? std::max<int64_t>(0, deadline - now_ns()) : 0;
         int n;
         if (have_pwait2_) {
             timespec ts{static_cast<time_t>(wait / kSecond), static_cast<long>(wait % kSecond)};
@@ -991,6 +1131,14 @@ private:
                 c->reread = false;
                 if (c->fd >= 0) on_readable(*c);
                 if (!dirty_.empty()) flush_dirty();
+            }
+            rereading_.clear();
+        }
+        if (!restart_.empty()) {
+            rereading_.swap(restart_);
+            for (Conn* c : rereading_) {
+                c->restart = false;
+                if (c->fd < 0 && running_ && now_ns() < end_) start_connect(*c);
             }
             rereading_.clear();
         }
@@ -1027,6 +1175,10 @@ private:
         case Mode::Http:
             for (int i = 0; i < o_.pipeline; ++i) http_send(c, now);
             break;
+        case Mode::Connect:
+            if (ws_) cycle(c, now);
+            else http_send(c, now);
+            break;
         default:
             break;
         }
@@ -1038,10 +1190,11 @@ private:
         end_ = mstart_ + static_cast<int64_t>(o_.duration * 1e9);
         sec_ = 0;
         sec_end_ = mstart_ + kSecond;
-        if (sync_.connected.load(std::memory_order_relaxed) == 0) end_ = mstart_ = t0;
+        if (sync_.connected.load(std::memory_order_relaxed) == 0 && o_.mode != Mode::Connect) end_ = mstart_ = t0;
         running_ = true;
         for (auto& c : conns_)
             if (c.st == CState::Open) start_traffic(c, t0);
+            else if (o_.mode == Mode::Connect) start_connect(c);
         flush_dirty();
 
         // Open-loop schedules: ws-rate spreads --rate over all threads' connections;
@@ -1115,14 +1268,9 @@ private:
         stats_.cpu_user = rusage_s(ru1.ru_utime) - rusage_s(ru0.ru_utime);
         stats_.cpu_sys = rusage_s(ru1.ru_stime) - rusage_s(ru0.ru_stime);
         stats_.wall = static_cast<double>(end_ - mstart_) / 1e9;
+        running_ = false;  // connect mode: no restarts
         for (auto& c : conns_) {  // polite goodbye; we do not wait for the answer
-            if (c.st == CState::Open && ws_) {
-                static const uint8_t bye[2] = {0x03, 0xe8};  // 1000
-                c.out.clear();
-                c.out_off = 0;
-                append_client_frame(c.out, 8, false, bye, 2, masks_.next());
-                ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            }
+            goodbye(c);
             close_conn(c);
         }
     }
@@ -1156,8 +1304,9 @@ private:
     size_t sec_ = SIZE_MAX;           // timeline second of the last record(); -1 before the first
     int64_t sec_end_ = INT64_MIN;     // when it ends (set with mstart_)
     std::vector<Conn> conns_;
-    std::vector<Conn*> dirty_, reread_, rereading_;
-    std::vector<uint8_t> rbuf_, zbuf_, payload_, pubbuf_, pubz_;
+    std::vector<Conn*> dirty_, reread_, rereading_, restart_;
+    std::vector<uint8_t> rbuf_, zbuf_, tbuf_, payload_, pubbuf_, pubz_;
+    std::unique_ptr<TlsClient> tls_;
     std::vector<std::vector<uint8_t>> frames_, zframes_[16];  // pre-masked echo frames (build_frames)
     size_t next_frame_ = 0;
     std::unique_ptr<MessageDeflater> pub_deflater_;
@@ -1199,6 +1348,7 @@ const char* count_key(Mode m) {
     case Mode::WsBroadcast: return "deliveries";
     case Mode::Sse: return "events";
     case Mode::Http: return "requests";
+    case Mode::Connect: return "connections";
     default: return "messages";
     }
 }
@@ -1237,6 +1387,9 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
         for (auto& n : s.notes)
             if (std::find(all.notes.begin(), all.notes.end(), n) == all.notes.end()) all.notes.push_back(n);
         if (all.negotiated.empty()) all.negotiated = s.negotiated;
+        all.tls_full += s.tls_full;
+        all.tls_resumed += s.tls_resumed;
+        if (all.tls_version.empty()) all.tls_version = s.tls_version;
     }
     const double dur = wall;  // 0 when nothing ran (no connection, or stopped during warmup)
     auto per_s = [dur](uint64_t n) { return dur > 0 ? static_cast<double>(n) / dur : 0.0; };
@@ -1258,6 +1411,7 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
     if (o.mode == Mode::WsEcho) j.key("inflight").num(static_cast<uint64_t>(o.inflight));
     if (o.mode == Mode::WsRate || o.mode == Mode::WsBroadcast) j.key("rate").num(o.rate);
     if (o.mode == Mode::Http) j.key("pipeline").num(static_cast<uint64_t>(o.pipeline));
+    if (o.tls) j.key("resume").boolean(o.resume).key("verify").boolean(!o.verify_ca.empty());
     if (o.mode == Mode::WsEcho || o.mode == Mode::WsRate || o.mode == Mode::WsBroadcast) {
         j.key("size").num(static_cast<uint64_t>(o.size));
         j.key("binary").boolean(o.binary);
@@ -1281,6 +1435,13 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
         j.key("expected_deliveries_per_s").num(o.rate * static_cast<double>(all.connected > 0 ? all.connected - 1 : 0));
     }
     if (o.compress) j.key("negotiated").str(all.negotiated);
+    if (o.tls) {  // handshakes counted: connect mode in the measured window, other modes while connecting
+        j.key("tls").open('{');
+        j.key("version").str(all.tls_version);
+        j.key("full_handshakes").num(all.tls_full);
+        j.key("resumed_handshakes").num(all.tls_resumed);
+        j.close('}');
+    }
     j.key("errors").open('{');
     j.key("connect").num(all.err_connect);
     j.key("closed").num(all.err_closed);
@@ -1334,7 +1495,11 @@ std::string report(const Options& o, std::vector<std::unique_ptr<Worker>>& worke
     if (all.reconnects) notes.push_back(std::to_string(all.reconnects) + " reconnects");
     if (all.bad_timestamps)
         notes.push_back(std::to_string(all.bad_timestamps) + " messages without a usable timestamp (no latency)");
-    if (all.connected == 0) notes.push_back("no connection established");
+    if (all.connected == 0 && o.mode != Mode::Connect) notes.push_back("no connection established");
+    if (o.mode == Mode::Connect && all.count == 0) notes.push_back("no connection completed");
+    if (o.resume && all.tls_resumed < all.tls_full)
+        notes.push_back("--resume: the server resumed only " + std::to_string(all.tls_resumed) + " of " +
+                        std::to_string(all.tls_full + all.tls_resumed) + " handshakes (tickets not honoured?)");
     if (all.stopped) notes.push_back("stopped early on request: duration_s is the time actually measured");
     for (auto& n : all.notes) notes.push_back(n);
     j.key("notes").open('[');
@@ -1365,8 +1530,15 @@ std::string usage() {
            "  ws-broadcast  connection 0 publishes --rate timestamped messages/s; all count deliveries\n"
            "  sse           subscribers count events/s; latency from a leading monotonic-ns timestamp\n"
            "  http          keep-alive GET requests, --pipeline deep\n"
+           "  connect       new connections per second: each of --connections slots connects, completes\n"
+           "                the TLS handshake (wss/https), the upgrade (ws/wss) or one GET (http/https),\n"
+           "                closes and starts over; latency from connect() to the upgrade/response\n"
            "options:\n"
-           "  --url URL               ws://host:port/path (ws modes) or http://host:port/path\n"
+           "  --url URL               ws[s]://host:port/path (ws modes) or http[s]://host:port/path;\n"
+           "                          wss/https speak TLS (OpenSSL; TLS 1.2+, ALPN http/1.1)\n"
+           "  --verify CAFILE         TLS: verify the server certificate against CAFILE and the host\n"
+           "                          (default: no verification, for loopback benchmarks)\n"
+           "  --resume                TLS: offer the last session ticket (resumed handshakes)\n"
            "  --connections N         connections (default 1)\n"
            "  --inflight N            ws-echo: messages outstanding per connection (default 1)\n"
            "  --size BYTES            ws payload size (default 32)\n"
