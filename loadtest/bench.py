@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest import report, runner, scenarios
+from loadtest import certs, report, runner, scenarios
 
 
 def machine_info() -> dict:
@@ -69,8 +69,11 @@ def load_history(history: Path, last: int = 20) -> list[dict]:
 
 
 def run_bench(selected: list, targets: list, generator: runner.Generator, rounds: int, duration: float,
-              warmup: float, log_dir: Path, progress=print) -> dict:
+              warmup: float, log_dir: Path, progress=print, tls: certs.TlsFiles | None = None) -> dict:
+    """TLS scenarios run against a second server per target, started with ``tls`` (made here when not given)."""
     available = [t for t in targets if t.available]
+    if tls is None and any(s.tls for s in selected):
+        tls = certs.make(log_dir / "tls")
     total = 0
     for s in selected:
         total += rounds * sum(1 for t in available if s.needs in t.supports)
@@ -85,27 +88,31 @@ def run_bench(selected: list, targets: list, generator: runner.Generator, rounds
             for t in available:
                 if s.needs in t.supports:
                     m.rounds.setdefault(t.name, []).extend(
-                        runner.measure_memory(s, t, 1, log_dir, progress, counter, f"{r + 1}/{rounds}"))
+                        runner.measure_memory(s, t, 1, log_dir, progress, counter, f"{r + 1}/{rounds}", tls))
         m.skipped = {t.name: t.reason or "scenario not supported" for t in targets
                      if not (t.available and s.needs in t.supports)}
         out.append(m.to_json())
-    servers: dict[str, runner.Server] = {}
+    servers: dict[tuple[str, bool], runner.Server] = {}  # (target, tls) -> its server
+    failed: dict[tuple[str, bool], str] = {}
     try:
-        for t in available:
-            if not any(s.needs in t.supports for s in thr):
-                continue
-            srv = runner.Server(t, log_dir)
-            try:
-                srv.start()
-                servers[t.name] = srv
-            except RuntimeError as exc:
-                t.available, t.reason = False, str(exc)
-                progress(f"!! {t.name}: {exc}")
+        for with_tls in (False, True):
+            for t in available:
+                if not any(s.needs in t.supports and s.tls == with_tls for s in thr):
+                    continue
+                srv = runner.Server(t, log_dir, tls if with_tls else None)
+                try:
+                    srv.start()
+                    servers[(t.name, with_tls)] = srv
+                except RuntimeError as exc:
+                    failed[(t.name, with_tls)] = str(exc)
+                    progress(f"!! {t.name}{' (TLS)' if with_tls else ''}: {exc}")
         for s in thr:
-            subset = {n: srv for n, srv in servers.items() if s.needs in srv.target.supports}
+            subset = {n: srv for (n, with_tls), srv in servers.items()
+                      if with_tls == s.tls and s.needs in srv.target.supports}
             progress(f"== {s.title}: {', '.join(subset) or 'no target'}")
             m = runner.measure_throughput(s, subset, generator, rounds, duration, warmup, progress, counter)
-            m.skipped = {t.name: t.reason or "scenario not supported" for t in targets if t.name not in subset}
+            m.skipped = {t.name: t.reason or failed.get((t.name, s.tls)) or "scenario not supported"
+                         for t in targets if t.name not in subset}
             out.append(m.to_json())
     finally:
         for srv in servers.values():

@@ -24,7 +24,8 @@ from loadtest.histogram import cdf_from_compact  # noqa: E402
 
 REFERENCE_ORDER = ["fasterapi-callback", "fasterapi-async", "native-echo"]
 FALLBACK_BASELINE = {"echo": "websockets", "broadcast": "websockets", "memory": "websockets",
-                     "sse": "uvicorn-starlette", "http": "uvicorn-starlette"}
+                     "sse": "uvicorn-starlette", "http": "uvicorn-starlette", "connect": "picows"}
+TLS_EXTRA_KIB_GOAL = 8.0  # issue 13: an idle TLS WebSocket costs at most this much more than a plain one
 PALETTE = ["#d62728", "#ff7f0e", "#8c564b", "#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#7f7f7f",
            "#bcbd22", "#e377c2", "#393b79", "#637939"]
 
@@ -258,6 +259,95 @@ def headline_table(rows: list[dict]) -> str:
                    "generator CPU (ours)"], out)
 
 
+def tls_rows(results: dict) -> list[dict]:
+    """TLS against plain, per TLS scenario and target, both measured in this run: throughput as
+    TLS / plain (1.0 = TLS is free), memory as the extra KiB per idle connection (TLS - plain)."""
+    by_id = {s["id"]: s for s in results["scenarios"]}
+    labels = {t["name"]: t["label"] for t in results["targets"]}
+    rows = []
+    for scen in results["scenarios"]:
+        plain = by_id.get(scen.get("plain") or "")
+        if not scen.get("tls") or not plain:
+            continue
+        mem = lower_is_better(scen)
+        for name, v in scen["median"].items():
+            p = plain["median"].get(name)
+            if v is None or not p:
+                continue
+            rows.append({"scenario": scen["id"], "plain_scenario": plain["id"], "target": name,
+                         "label": labels.get(name, name), "unit": scen["unit"], "memory": mem, "plain": p, "tls": v,
+                         "ratio": None if mem else v / p, "extra_kib": (v - p) if mem else None})
+    return rows
+
+
+def tls_figure(rows: list[dict], colors: dict) -> str | None:
+    """Left: TLS / plain throughput per target (grouped by scenario); right: extra KiB per idle TLS
+    WebSocket against the goal."""
+    thr = [r for r in rows if not r["memory"]]
+    mem = [r for r in rows if r["memory"]]
+    panels = [p for p in (thr, mem) if p]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 0.3 * max(len(p) for p in panels) + 1.6),
+                             squeeze=False)
+    for ax, rs in zip(axes[0], panels):
+        is_mem = rs[0]["memory"]
+        vals = [r["extra_kib"] if is_mem else r["ratio"] for r in rs]
+        ax.barh(range(len(rs)), vals, color=[colors.get(r["target"], "#777") for r in rs])
+        for i, (r, v) in enumerate(zip(rs, vals)):
+            text = (f" {v:+.1f} KiB ({_fmt(r['plain'], r['unit'])} → {_fmt(r['tls'], r['unit'])})" if is_mem else
+                    f" {v:.2f}× ({_fmt(r['plain'])} → {_fmt(r['tls'])} {r['unit']})")
+            ax.text(max(v, 0), i, text, va="center", fontsize=7)
+        ax.set_yticks(range(len(rs)), [f"{r['scenario']}: {r['label']}" for r in rs], fontsize=7)
+        ax.invert_yaxis()
+        if is_mem:
+            ax.axvline(TLS_EXTRA_KIB_GOAL, color="#d62728", lw=0.9, ls="--")
+            ax.set_xlim(min(0, min(vals)) * 1.2, max(vals + [TLS_EXTRA_KIB_GOAL]) * 1.9)
+            ax.set_xlabel(f"extra KiB per idle connection over TLS (lower is better; dashed: goal "
+                          f"{TLS_EXTRA_KIB_GOAL:g} KiB)")
+            ax.set_title("Idle memory: TLS − plain, per connection", loc="left", fontsize=9)
+        else:
+            ax.axvline(1.0, color="k", lw=0.8)
+            ax.set_xlim(0, max(vals + [1.0]) * 1.7)
+            ax.set_xlabel("TLS ÷ plain throughput (higher is better; 1.0 = TLS costs nothing)")
+            ax.set_title("What TLS keeps of each target's plain throughput", loc="left", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def tls_table(rows: list[dict]) -> str:
+    out = []
+    for r in rows:
+        ratio = (f"<b>{r['extra_kib']:+.2f} KiB</b>" + (" (goal met)" if r["extra_kib"] <= TLS_EXTRA_KIB_GOAL
+                                                          else " (over the goal)")) if r["memory"] \
+            else f"<b>{r['ratio']:.2f}×</b>"
+        out.append([html.escape(r["scenario"]), html.escape(r["label"]), _fmt(r["plain"], r["unit"]),
+                    _fmt(r["tls"], r["unit"]), ratio, html.escape(r["unit"])])
+    return _table(["TLS scenario", "target", "plain", "TLS", "TLS ÷ plain (memory: TLS − plain)", "unit"], out)
+
+
+def handshake_table(results: dict) -> str:
+    """New-connection scenarios: each target's full and resumed rates, and how many handshakes the
+    server really resumed (a server that ignores tickets shows 0%: its 'resumed' figure is full)."""
+    labels = {t["name"]: t["label"] for t in results["targets"]}
+    scen = [s for s in results["scenarios"] if s["kind"] == "connect"]
+    full = next((s for s in scen if s["id"].startswith("tls-connect-full")), None)
+    resumed = next((s for s in scen if s["id"].startswith("tls-connect-resumed")), None)
+    if not full or not resumed:
+        return ""
+    rows = []
+    for n in full["median"]:
+        f, r = full["median"].get(n), resumed["median"].get(n)
+        tls = (_median_round(resumed, n) or {}).get("tls") or {}
+        done = (tls.get("full_handshakes") or 0) + (tls.get("resumed_handshakes") or 0)
+        share = f"{tls.get('resumed_handshakes', 0) / done:.0%}" if done else "–"
+        rows.append([html.escape(labels.get(n, n)), _fmt(f), _fmt(r), f"{r / f:.2f}×" if f and r else "–", share,
+                     html.escape(tls.get("version", ""))])
+    return _table(["target", "full handshakes conn/s", "resumed conn/s", "resumed ÷ full",
+                   "handshakes resumed (resumed run)", "protocol, cipher"], rows)
+
+
 def ratio_figure(results: dict, colors: dict, lower: bool) -> str | None:
     """The full matrix: each FasterAPI/native target against each peer, per scenario (1.0 =
     parity); one figure per direction so a memory ratio never sits on a throughput axis."""
@@ -390,6 +480,11 @@ def write_report(results: dict, report_dir: Path, history: list[dict] | None = N
     if hf:
         parts.append("<h2>Headline: our best vs the best peer, per scenario</h2>" + _img(hf, "headline")
                      + headline_table(rows))
+    trows = tls_rows(results)
+    tfig = tls_figure(trows, colors)
+    if tfig:
+        parts.append("<h2>TLS: what each target keeps over wss, next to its plain figure</h2>" + _img(tfig, "tls")
+                     + tls_table(trows) + handshake_table(results))
     for lower in (False, True):
         rf = ratio_figure(results, colors, lower)
         if rf:

@@ -1,7 +1,9 @@
 """Runs servers and the generator: pinning, port wait, warm-up, interleaved rounds, RSS, stop.
 
 Server on CPU 0 (``taskset -c 0``), generator on CPU 1, as DESIGN.md asks. Rounds are interleaved
-per scenario (A B C A B C ...) so slow drift of a noisy machine hits every target alike.
+per scenario (A B C A B C ...) so slow drift of a noisy machine hits every target alike. A target
+that supports ``tls-*`` capabilities takes ``--ssl-certfile/--ssl-keyfile``; its TLS server is a
+second process (``Server(target, tls=files)``), addressed with wss:// / https://.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.certs import TlsFiles
 from loadtest.scenarios import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +80,10 @@ class Target:
     version: str = ""
     kind_labels: dict = field(default_factory=dict)  # scenario kind -> label (e.g. sse -> sse-starlette)
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, tls: TlsFiles | None = None) -> list[str]:
         bin_path = find_tool(self.binary) if self.binary else ""
-        return [a.format(python=sys.executable, host=HOST, port=port, bin=bin_path) for a in self.argv]
+        argv = [a.format(python=sys.executable, host=HOST, port=port, bin=bin_path) for a in self.argv]
+        return argv + (tls.server_args() if tls else [])
 
 
 def _py(module: str, *extra: str) -> list[str]:
@@ -87,26 +91,29 @@ def _py(module: str, *extra: str) -> list[str]:
 
 
 WS = {"echo", "echo-deflate", "broadcast", "memory"}
+# Serves wss natively or through its own SSL layer (issue 13's TLS scenarios). websockets and aiohttp
+# could too (asyncio's SSL transport, as uvicorn), left out to keep the bench short.
+TLS = {"tls-echo", "tls-memory", "tls-connect"}
 
 
 def default_targets() -> list[Target]:
     return [
         Target("fasterapi-callback", "FasterAPI (callback)", _py("loadtest.apps.fasterapi_bench", "--handler", "callback"),
-               frozenset(WS), kind="fasterapi"),
+               frozenset(WS | TLS), kind="fasterapi"),
         Target("fasterapi-async", "FasterAPI (async)", _py("loadtest.apps.fasterapi_bench", "--handler", "async"),
-               frozenset({"echo", "echo-deflate", "sse", "http", "memory"}), kind="fasterapi"),
+               frozenset({"echo", "echo-deflate", "sse", "http", "memory"} | TLS), kind="fasterapi"),
         Target("native-echo", "native C++ echo", ["{bin}", "--host", "{host}", "--port", "{port}"],
-               frozenset(WS | {"sse", "http"}), binary="fasterapi-echo", kind="native"),
-        Target("picows", "picows", _py("loadtest.peers.picows_server"), frozenset({"echo", "broadcast", "memory"}),
-               requires=("picows",)),
-        Target("socketify", "socketify.py", _py("loadtest.peers.socketify_server"), frozenset(WS | {"http"}),
+               frozenset(WS | TLS | {"sse", "http"}), binary="fasterapi-echo", kind="native"),
+        Target("picows", "picows", _py("loadtest.peers.picows_server"),
+               frozenset({"echo", "broadcast", "memory"} | TLS), requires=("picows",)),
+        Target("socketify", "socketify.py", _py("loadtest.peers.socketify_server"), frozenset(WS | TLS | {"http"}),
                requires=("socketify",)),
         Target("websockets", "websockets", _py("loadtest.peers.websockets_asyncio"), frozenset(WS),
                requires=("websockets",)),
         Target("aiohttp", "aiohttp", _py("loadtest.peers.aiohttp_server"), frozenset(WS | {"sse", "http"}),
                requires=("aiohttp",)),
         Target("uvicorn-starlette", "uvicorn+Starlette", _py("loadtest.peers.uvicorn_starlette"),
-               frozenset(WS | {"sse", "http"}), requires=("uvicorn", "starlette", "sse_starlette"),
+               frozenset(WS | TLS | {"sse", "http"}), requires=("uvicorn", "starlette", "sse_starlette"),
                kind_labels={"sse": "sse-starlette (uvicorn)"}),
         Target("fastapi-sse", "FastAPI EventSourceResponse", _py("loadtest.peers.fastapi_sse"), frozenset({"sse"}),
                requires=("fastapi", "uvicorn")),
@@ -206,28 +213,29 @@ def _descendants(pid: int) -> list[int]:
 class Server:
     """One target process, pinned to SERVER_CPU, in its own session so it stops with its children."""
 
-    def __init__(self, target: Target, log_dir: Path | None = None) -> None:
+    def __init__(self, target: Target, log_dir: Path | None = None, tls: TlsFiles | None = None) -> None:
         self.target = target
+        self.tls = tls
         self.port = free_port()
-        self.argv = target.command(self.port)
+        self.argv = target.command(self.port, tls)
         self.proc: subprocess.Popen | None = None
         self.log_dir = log_dir
         self.log = None
 
     @property
     def base_http(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
 
     @property
     def base_ws(self) -> str:
-        return f"ws://{HOST}:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://{HOST}:{self.port}"
 
     def start(self) -> None:
         raise_nofile()
         taskset = ["taskset", "-c", SERVER_CPU] if shutil.which("taskset") else []
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            self.log = open(self.log_dir / f"server-{self.target.name}.log", "ab")
+            self.log = open(self.log_dir / f"server-{self.target.name}{'-tls' if self.tls else ''}.log", "ab")
         self.proc = subprocess.Popen(taskset + self.argv, cwd=ROOT, stdin=subprocess.DEVNULL,
                                      stdout=self.log or subprocess.DEVNULL, stderr=self.log or subprocess.DEVNULL,
                                      start_new_session=True)
@@ -353,7 +361,8 @@ class Measurement:
     def to_json(self) -> dict:
         s = self.scenario
         return {"id": s.id, "title": s.title, "kind": s.kind, "metric": s.metric, "unit": s.unit,
-                "connections": s.connections, "skipped": self.skipped, "rounds": self.rounds,
+                "connections": s.connections, "tls": s.tls, "plain": s.plain, "skipped": self.skipped,
+                "rounds": self.rounds,
                 "median": {t: self.median(t) for t in self.rounds},
                 "inconclusive": {t: self.inconclusive(t) for t in self.rounds},
                 "generator_cpu": {t: self.generator_cpu(t) for t in self.rounds}}
@@ -377,7 +386,7 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
                 except RuntimeError as exc:
                     m.rounds.setdefault(name, []).append({"error": str(exc)})
                     continue
-            base = srv.base_ws if scenario.mode.startswith("ws") else srv.base_http
+            base = srv.base_ws if scenario.mode.startswith("ws") or scenario.mode == "connect" else srv.base_http
             args = scenario.generator_args(base, duration, warmup)
             cpu0, t0 = srv.cpu_s(), time.monotonic()
             res = generator.run(args, timeout=duration + warmup + 60)
@@ -401,14 +410,15 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
 
 
 def measure_memory(scenario: Scenario, target: Target, rounds: int, log_dir: Path | None = None,
-                   progress=None, counter=None, round_label: str = "") -> list[dict]:
-    """RSS delta / N for N idle upgraded WebSockets held by loadtest.holder, fresh server per round."""
+                   progress=None, counter=None, round_label: str = "", tls: TlsFiles | None = None) -> list[dict]:
+    """RSS delta / N for N idle upgraded WebSockets held by loadtest.holder, fresh server per round
+    (TLS scenarios: a TLS server and wss connections, so the delta includes each idle TLS session)."""
     out = []
     n = scenario.connections
     for r in range(rounds):
         res: dict = {"connections": n}
         try:
-            with Server(target, log_dir) as srv:
+            with Server(target, log_dir, tls if scenario.tls else None) as srv:
                 time.sleep(0.5)
                 before = srv.rss_kib()
                 taskset = ["taskset", "-c", GENERATOR_CPU] if shutil.which("taskset") else []

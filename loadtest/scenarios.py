@@ -1,7 +1,9 @@
 """Scenario catalogue: what is measured, with which generator arguments, on which endpoint.
 
 A scenario names a ``needs`` capability; a target takes part only when it supports it
-(e.g. picows has no permessage-deflate, granian serves HTTP only).
+(e.g. picows has no permessage-deflate, granian serves HTTP only). TLS scenarios (``tls=True``)
+need ``tls-<kind>`` and run against a second server of each target started with a bench-time
+certificate; ``plain`` names the same measurement without TLS (the report shows TLS / plain).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from dataclasses import dataclass, field
 class Scenario:
     id: str
     title: str
-    kind: str                 # echo | broadcast | sse | http | memory
-    needs: str                # capability a target must have: echo, echo-deflate, broadcast, sse, http, memory
+    kind: str                 # echo | broadcast | sse | http | memory | connect
+    needs: str                # capability a target must have: echo, echo-deflate, broadcast, sse, http, memory,
+                              # tls-echo, tls-memory, tls-connect
     path: str                 # endpoint on the target
     mode: str = ""            # generator mode (fasterapi-loadgen subcommand)
     args: tuple = ()          # generator arguments besides --url/--duration/--warmup
@@ -22,6 +25,8 @@ class Scenario:
     unit: str = "msg/s"
     connections: int = 0
     extra: dict = field(default_factory=dict)
+    tls: bool = False         # wss:// / https:// against the target's TLS server
+    plain: str = ""           # id of the same scenario without TLS (TLS / plain ratio)
 
     def generator_args(self, base_url: str, duration: float, warmup: float) -> list[str]:
         return [self.mode, "--url", base_url + self.path, *self.args,
@@ -31,15 +36,27 @@ class Scenario:
 SIZES = {"32B": 32, "1KiB": 1024, "16KiB": 16 * 1024, "1MiB": 1 << 20}
 
 
-def echo(size: str, conns: int, deflate: bool = False, inflight: int = 1) -> Scenario:
-    sid = f"echo-{size}-c{conns}" + ("-deflate" if deflate else "")
+def echo(size: str, conns: int, deflate: bool = False, inflight: int = 1, tls: bool = False) -> Scenario:
+    plain = f"echo-{size}-c{conns}" + ("-deflate" if deflate else "")
     args = ["--connections", str(conns), "--inflight", str(inflight), "--size", str(SIZES[size])]
     if deflate:
         args.append("--compress")
-    title = f"WS echo {size}, {conns} conn{'s' if conns > 1 else ''}, {inflight} in flight" + (
+    title = f"WS{'S (TLS)' if tls else ''} echo {size}, {conns} conn{'s' if conns > 1 else ''}, {inflight} in flight" + (
         ", permessage-deflate" if deflate else "")
-    return Scenario(sid, title, "echo", "echo-deflate" if deflate else "echo", "/", "ws-echo", tuple(args),
-                    connections=conns)
+    needs = "echo-deflate" if deflate else "echo"
+    if tls:
+        return Scenario("tls-" + plain, title, "echo", "tls-" + needs, "/", "ws-echo", tuple(args),
+                        connections=conns, tls=True, plain=plain)
+    return Scenario(plain, title, "echo", needs, "/", "ws-echo", tuple(args), connections=conns)
+
+
+def tls_connect(resume: bool, conns: int = 16) -> Scenario:
+    """New TLS connections per second: TCP + TLS handshake + WebSocket upgrade, then close."""
+    how = "resumed" if resume else "full"
+    args = ["--connections", str(conns)] + (["--resume"] if resume else [])
+    return Scenario(f"tls-connect-{how}-c{conns}", f"New wss connections/s, {how} TLS handshake + upgrade, "
+                    f"{conns} at a time", "connect", "tls-connect", "/", "connect", tuple(args),
+                    unit="conn/s", connections=conns, tls=True)
 
 
 def broadcast(subscribers: int, rate: int) -> Scenario:
@@ -61,13 +78,24 @@ def http(endpoint: str, conns: int) -> Scenario:
                     unit="req/s", connections=conns)
 
 
-def memory(conns: int) -> Scenario:
-    return Scenario(f"memory-idle-{conns}", f"RSS per idle upgraded WebSocket, {conns} connections",
+def memory(conns: int, tls: bool = False) -> Scenario:
+    plain = f"memory-idle-{conns}"
+    if tls:
+        return Scenario("tls-" + plain, f"RSS per idle upgraded WebSocket over TLS (wss), {conns} connections",
+                        "memory", "tls-memory", "/", metric="kib_per_conn", unit="KiB/conn", connections=conns,
+                        tls=True, plain=plain)
+    return Scenario(plain, f"RSS per idle upgraded WebSocket, {conns} connections",
                     "memory", "memory", "/", metric="kib_per_conn", unit="KiB/conn", connections=conns)
 
 
+def tls_set(conns_memory: int) -> list[Scenario]:
+    """Issue 13's TLS scenarios; each echo and memory one has its plain twin in the same set."""
+    return [memory(conns_memory, tls=True), echo("32B", 100, tls=True), echo("16KiB", 100, tls=True),
+            tls_connect(False), tls_connect(True)]
+
+
 def full() -> list[Scenario]:
-    out = [memory(10_000)]
+    out = [memory(10_000), *tls_set(10_000)]
     for deflate in (False, True):
         for size in SIZES:
             for conns in (1, 100, 1000):
@@ -78,7 +106,7 @@ def full() -> list[Scenario]:
 
 def quick() -> list[Scenario]:
     return [memory(1000), echo("32B", 100), echo("16KiB", 100), echo("1KiB", 100, deflate=True),
-            broadcast(100, 200), sse(100), http("plaintext", 100), http("json", 100)]
+            broadcast(100, 200), sse(100), http("plaintext", 100), http("json", 100), *tls_set(1000)]
 
 
 GATE_SCENARIO = echo("32B", 100)

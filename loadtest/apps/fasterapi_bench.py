@@ -88,11 +88,14 @@ def main() -> None:
     p.add_argument("--handler", choices=["async", "callback"], default="async")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--broker", default=None, help="redis://... (loadtest.broker_bench)")
+    p.add_argument("--ssl-certfile", help="serve wss/https natively (the TLS scenarios)")
+    p.add_argument("--ssl-keyfile")
     args = p.parse_args()
     ok, why = available()
     if not ok:
         raise SystemExit(f"fasterapi bench app not available: {why}")
-    make_app(args.handler).run(host=args.host, port=args.port, workers=args.workers, broker=args.broker)
+    make_app(args.handler).run(host=args.host, port=args.port, workers=args.workers, broker=args.broker,
+                               ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,19 @@ def parse_args(description: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9001)
+    p.add_argument("--ssl-certfile", help="serve wss/https with this PEM certificate (the TLS scenarios)")
+    p.add_argument("--ssl-keyfile", help="its PEM private key")
     return p.parse_args()
+
+
+def ssl_context(args: argparse.Namespace):
+    """A server ssl.SSLContext from --ssl-certfile/--ssl-keyfile, or None (plain)."""
+    if not args.ssl_certfile:
+        return None
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
+    return ctx
 
 
 def sse_data() -> str:

@@ -1,4 +1,5 @@
-"""Peer: picows (Cython WebSocket on asyncio). Echo at any path, /broadcast relay. No permessage-deflate."""
+"""Peer: picows (Cython WebSocket on asyncio). Echo at any path, /broadcast relay. No permessage-deflate.
+TLS through an ssl.SSLContext (asyncio's SSL transport) with --ssl-certfile/--ssl-keyfile."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 from picows import WSListener, WSMsgType, ws_create_server
 
-from loadtest.peers._common import parse_args
+from loadtest.peers._common import parse_args, ssl_context
 
 SUBSCRIBERS: set = set()
 
@@ -45,7 +46,8 @@ def factory(request):
 
 async def main() -> None:
     args = parse_args(__doc__)
-    server = await ws_create_server(factory, args.host, args.port, max_frame_size=1 << 24, backlog=4096)
+    server = await ws_create_server(factory, args.host, args.port, max_frame_size=1 << 24, backlog=4096,
+                                    ssl=ssl_context(args))
     await server.serve_forever()
 
 

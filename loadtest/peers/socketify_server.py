@@ -1,16 +1,18 @@
 """Peer: socketify.py (uWebSockets via CFFI). WS echo (any path) and /broadcast (native pub/sub),
-/plaintext, /json; permessage-deflate when the client offers it."""
+/plaintext, /json; permessage-deflate when the client offers it. TLS (uWebSockets' own SSL app) with
+--ssl-certfile/--ssl-keyfile."""
 
 from __future__ import annotations
 
-from socketify import App, AppListenOptions, CompressOptions
+from socketify import App, AppListenOptions, AppOptions, CompressOptions
 
 from loadtest.peers._common import JSON_BODY, PLAINTEXT, parse_args
 
 
 def main() -> None:
     args = parse_args(__doc__)
-    app = App()
+    app = App(AppOptions(cert_file_name=args.ssl_certfile, key_file_name=args.ssl_keyfile) if args.ssl_certfile
+              else None)
 
     def plaintext(res, req):
         res.write_header("Content-Type", "text/plain")

@@ -1,5 +1,6 @@
 """Peer: uvicorn + Starlette (uvloop/httptools when installed). WS echo and /broadcast,
-/plaintext, /json, and /sse through sse-starlette's EventSourceResponse."""
+/plaintext, /json, and /sse through sse-starlette's EventSourceResponse. TLS with --ssl-certfile/--ssl-keyfile
+(uvicorn's own options, asyncio's SSL transport)."""
 
 from __future__ import annotations
 
@@ -80,4 +81,5 @@ if __name__ == "__main__":
     import uvicorn
     args = parse_args(__doc__)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                ws_max_size=1 << 24, ws_ping_interval=None, backlog=4096, lifespan="off")
+                ws_max_size=1 << 24, ws_ping_interval=None, backlog=4096, lifespan="off",
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
