@@ -117,17 +117,23 @@ void TlsClient::keep(SSL_SESSION* s) {
 }
 
 bool TlsStream::start(TlsClient& client) {
+    // The previous connection's SSL is reused (SSL_clear): with OpenSSL 3 a fresh SSL_new costs
+    // about as much as the client's share of a resumed handshake.
     reset();
     ERR_clear_error();
-    ssl_ = SSL_new(client.ctx());
-    BIO* bio = ssl_ ? BIO_new(TlsBio::method()) : nullptr;
-    if (!bio) {
-        error_ = "SSL_new: " + drain_errors();
-        reset();
-        return false;
+    if (!ssl_ || SSL_clear(ssl_) != 1) {
+        if (ssl_) SSL_free(ssl_);  // frees the BIO too
+        ssl_ = SSL_new(client.ctx());
+        BIO* bio = ssl_ ? BIO_new(TlsBio::method()) : nullptr;
+        if (!bio) {
+            error_ = "SSL_new: " + drain_errors();
+            if (ssl_) SSL_free(ssl_);
+            ssl_ = nullptr;
+            return false;
+        }
+        BIO_set_data(bio, this);
+        SSL_set_bio(ssl_, bio, bio);
     }
-    BIO_set_data(bio, this);
-    SSL_set_bio(ssl_, bio, bio);
     SSL_set_connect_state(ssl_);
     static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_set_alpn_protos(ssl_, kAlpn, sizeof kAlpn);
@@ -136,13 +142,15 @@ bool TlsStream::start(TlsClient& client) {
         if (client.host_is_ip()) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), client.host().c_str());
         else SSL_set1_host(ssl_, client.host().c_str());
     }
-    if (client.session()) SSL_set_session(ssl_, client.session());
+    SSL_set_session(ssl_, client.session());  // null: a full handshake (SSL_clear may have kept the last session)
     return handshake() != Result::Error;
 }
 
-void TlsStream::reset() {
+TlsStream::~TlsStream() {
     if (ssl_) SSL_free(ssl_);  // frees the BIO too
-    ssl_ = nullptr;
+}
+
+void TlsStream::reset() {
     established_ = false;
     in_ = nullptr;
     in_len_ = 0;

@@ -38,20 +38,19 @@ private:
     bool host_is_ip_ = false, verify_ = false, resume_ = false;
 };
 
-// One client session. Not copyable; reset() frees it for the next connection.
+// One client session. Not copyable; reset() ends a connection, start() begins the next on the same SSL.
 class TlsStream {
 public:
     enum class Result { More, Done, Closed, Error };  // read(): More = need input, Done = got bytes
 
     TlsStream() = default;
-    ~TlsStream() { reset(); }
+    ~TlsStream();
     TlsStream(const TlsStream&) = delete;
     TlsStream& operator=(const TlsStream&) = delete;
 
     // Starts a handshake: the ClientHello is appended to out.
     bool start(TlsClient& client);
-    void reset();
-    bool active() const { return ssl_ != nullptr; }
+    void reset();  // drops the connection's state and buffers; keeps the SSL for the next start()
     bool established() const { return established_; }
     bool resumed() const;
     std::string version() const;  // "TLSv1.3", cipher after a space
