@@ -2,7 +2,9 @@
 
 Runs the gate scenario (echo 32 B / 100 connections / 1 in flight) in short interleaved rounds
 against the targets the ratios name, then checks median(target) / median(baseline) >= min for
-each ``[[ratio]]`` of the gates file. Exit codes: 0 all ratios hold; 1 a ratio failed (named on
+each ``[[ratio]]`` of the gates file. A ratio may name its own ``scenario`` (e.g. the wss echo:
+its targets then run as TLS servers with a certificate made for the run); each scenario is
+measured once, with the targets its ratios name. Exit codes: 0 all ratios hold; 1 a ratio failed (named on
 stderr); 3 a ratio could not be measured (target not built / not installed / no value) — an
 unmeasured ratio is never a pass, unless ``--allow-unavailable`` is given.
 """
@@ -19,7 +21,7 @@ try:
 except ImportError:  # Python < 3.11
     import tomli as tomllib
 
-from loadtest import runner, scenarios
+from loadtest import certs, runner, scenarios
 
 DEFAULT_GATES = Path(__file__).with_name("gates.toml")
 
@@ -55,13 +57,20 @@ def gate_targets(gates: dict) -> list[runner.Target]:
     return runner.resolve([targets[n] for n in dict.fromkeys(wanted)])
 
 
+def ratio_scenario(gates: dict, r: dict) -> str:
+    return r.get("scenario") or (gates.get("gate") or {}).get("scenario") or scenarios.GATE_SCENARIO.id
+
+
 def evaluate(gates: dict, medians: dict, reasons: dict) -> list[dict]:
+    """``medians``: {target: value} for the gate scenario, or {(scenario, target): value} as well."""
     out = []
+    default = ratio_scenario(gates, {})
     for r in gates["ratio"]:
         t, b, need = r["target"], r["baseline"], float(r["min"])
-        tv, bv = medians.get(t), medians.get(b)
-        row = {"name": f"{t} >= {need:g}x {b}", "target": t, "baseline": b, "min": need,
-               "target_value": tv, "baseline_value": bv}
+        sid = ratio_scenario(gates, r)
+        tv, bv = (medians.get((sid, n), medians.get(n) if sid == default else None) for n in (t, b))
+        row = {"name": f"{t} >= {need:g}x {b}" + ("" if sid == default else f" [{sid}]"), "target": t,
+               "baseline": b, "min": need, "scenario": sid, "target_value": tv, "baseline_value": bv}
         if not tv or not bv:
             why = "; ".join(f"{n}: {reasons.get(n) or 'no value measured'}" for n, v in ((t, tv), (b, bv)) if not v)
             row.update(status="UNAVAILABLE", detail=why)
@@ -117,6 +126,36 @@ def evaluate_generator(gates: dict, gen_cpu: dict, capacities: dict, reasons: di
     return out
 
 
+def measure_extra(scen, targets: list, generator, rounds: int, duration: float, warmup: float,
+                  reasons: dict) -> dict:
+    """One more gate scenario (TLS ones with a certificate made here): {(scenario id, target): median}."""
+    import tempfile
+    say = lambda s: print("gate: " + s, flush=True)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="fasterapi-gate-") as tmp:
+        tls = certs.make(Path(tmp)) if scen.tls else None
+        servers = {}
+        try:
+            for t in targets:
+                if not t.available:
+                    continue
+                srv = runner.Server(t, tls=tls)
+                try:
+                    srv.start()
+                    servers[t.name] = srv
+                except RuntimeError as exc:
+                    reasons[t.name] = str(exc)
+                    say(f"{t.name} failed to start for {scen.id}: {exc}")
+            m = runner.measure_throughput(scen, servers, generator, rounds, duration, warmup, say,
+                                          [0, rounds * len(servers)])
+        finally:
+            for srv in servers.values():
+                srv.stop()
+    for n in servers:
+        say(f"{n} [{scen.id}]: median {m.median(n) or 0:,.0f} {scen.unit}, generator CPU "
+            f"{'n/a' if m.generator_cpu(n) is None else f'{m.generator_cpu(n):.0%}'}")
+    return {(scen.id, n): m.median(n) for n in servers}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="loadtest.gate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,12 +169,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     gates = load_gates(args.gates)
     g = gates.get("gate", {})
-    scen = scenarios.by_id(g.get("scenario", scenarios.GATE_SCENARIO.id))
+    scen = scenarios.by_id(ratio_scenario(gates, {}))
     rounds = args.rounds or int(g.get("rounds", 3))
     duration = args.duration or float(g.get("duration", 2.0))
     warmup = float(g.get("warmup", 0.5))
     targets = gate_targets(gates)
     generator = runner.Generator.find(args.generator)
+    # Ratios on other scenarios (e.g. TLS): {scenario id: the targets their ratios name}.
+    extra: dict[str, list[str]] = {}
+    for r in gates["ratio"]:
+        sid = ratio_scenario(gates, r)
+        if sid != scen.id:
+            extra.setdefault(sid, [])
+            extra[sid] += [n for n in (r["target"], r["baseline"]) if n not in extra[sid]]
+    main_names = {n for r in gates["ratio"] if ratio_scenario(gates, r) == scen.id for n in (r["target"], r["baseline"])}
+    main_names.add((gates.get("generator") or {}).get("capacity_target"))
     print(f"gate: {scen.title}; {rounds} rounds x {duration:g}s; generator {generator.version}", flush=True)
     if not generator.native:
         # A Python client saturates before the servers do: every ratio would come out near
@@ -149,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     servers = {}
     try:
         for t in targets:
+            if t.name not in main_names:
+                continue
             if not t.available:
                 print(f"gate: {t.name} NOT AVAILABLE: {t.reason}", flush=True)
                 continue
@@ -165,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for srv in servers.values():
             srv.stop()
-    medians = {n: m.median(n) for n in servers}
+    medians: dict = {n: m.median(n) for n in servers}
+    for sid, names in extra.items():
+        medians.update(measure_extra(scenarios.by_id(sid), [t for t in targets if t.name in names], generator,
+                                     rounds, duration, warmup, reasons))
     gen_cpu = {n: m.generator_cpu(n) for n in servers}
     for n in servers:
         cpu = gen_cpu[n]
@@ -179,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         vals = sorted(c for c in (capacity(r, scen.metric) for r in m.rounds.get(n, [])) if c)
         caps[n] = vals[(len(vals) - 1) // 2] if vals else None
     verdict = evaluate(gates, medians, reasons)
-    gen_verdict = evaluate_generator(gates, gen_cpu, caps, reasons)
+    main_ratios = [r for r in gates["ratio"] if ratio_scenario(gates, r) == scen.id]
+    gen_verdict = evaluate_generator({**gates, "ratio": main_ratios}, gen_cpu, caps, reasons)
     for v in gen_verdict:
         if v["status"] == "UNAVAILABLE":
             print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
@@ -191,14 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         if v["status"] == "UNAVAILABLE":
             print(f"gate: UNAVAILABLE {v['name']}: {v['detail']}", file=sys.stderr)
         else:
-            tc, bc = gen_cpu.get(v["target"]), gen_cpu.get(v["baseline"])
+            same = v["scenario"] == scen.id  # generator CPU is kept for the gate scenario's rounds
+            tc, bc = (gen_cpu.get(v["target"]), gen_cpu.get(v["baseline"])) if same else (None, None)
             cpus = "" if tc is None or bc is None else f"; generator CPU {tc:.0%} vs {bc:.0%}"
             print(f"gate: {v['status']} {v['name']}: measured {v['ratio']:.2f}x "
                   f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit}{cpus})",
                   file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
     verdict += gen_verdict
     if args.json_out:
-        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": medians, "generator_cpu": gen_cpu,
+        shown = {"/".join(k) if isinstance(k, tuple) else k: v for k, v in medians.items()}
+        args.json_out.write_text(json.dumps({"scenario": scen.id, "medians": shown, "generator_cpu": gen_cpu,
                                              "generator_capacity": caps,
                                              "ratios": verdict,
                                              "generator": generator.version}, indent=1))

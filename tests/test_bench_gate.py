@@ -83,6 +83,18 @@ def test_evaluate_verdicts():
     assert "not built" in out[2]["detail"]
 
 
+def test_evaluate_ratio_on_its_own_scenario():
+    # A [[ratio]] naming another scenario (the wss echo) is judged on that scenario's medians only.
+    g = {"gate": {"scenario": "echo-32B-c100"},
+         "ratio": [{"target": "a", "baseline": "b", "min": 1.0},
+                   {"target": "a", "baseline": "b", "min": 1.2, "scenario": "tls-echo-32B-c100"}]}
+    out = gate.evaluate(g, {"a": 100.0, "b": 60.0, ("tls-echo-32B-c100", "a"): 40.0,
+                            ("tls-echo-32B-c100", "b"): 50.0}, {})
+    assert [o["status"] for o in out] == ["PASS", "FAIL"]
+    assert out[1]["name"] == "a >= 1.2x b [tls-echo-32B-c100]" and out[1]["ratio"] == pytest.approx(0.8)
+    assert gate.evaluate(g, {"a": 100.0, "b": 60.0}, {})[1]["status"] == "UNAVAILABLE"
+
+
 def test_evaluate_generator_headroom():
     g = {"ratio": [{"target": "a", "baseline": "b", "min": 1.0}],
          "generator": {"max_cpu": 0.9, "capacity_target": "sink", "min_capacity": 120000}}
