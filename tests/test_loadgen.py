@@ -198,7 +198,7 @@ TOP_KEYS = {
     "latency_us", "histogram_us", "timeline", "cpu", "inconclusive", "notes",
 }
 COUNT_KEY = {"ws-echo": "messages", "ws-rate": "messages", "ws-broadcast": "deliveries", "sse": "events",
-             "http": "requests"}
+             "http": "requests", "connect": "connections"}
 
 
 def run_cli(mode, url, *extra, duration=1.5, check=True):
@@ -538,3 +538,95 @@ def test_python_binding_usage_error():
 
     with pytest.raises(ValueError, match="unknown mode"):
         _core.loadgen.run(["nope"])
+
+
+# ---- TLS (wss://, https://): issue 13 -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    pytest.importorskip("cryptography")
+    sys.path.insert(0, str(REPO))
+    from loadtest import certs
+    return certs.make(tmp_path_factory.mktemp("tls"))
+
+
+def wss_echo_server(tls_files):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_files.certfile, tls_files.keyfile)
+
+    async def echo(ws):
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except websockets.ConnectionClosed:
+            pass
+
+    async def start(st):
+        server = await serve(echo, "127.0.0.1", 0, ssl=ctx, max_size=None)
+        return server, server.sockets[0].getsockname()[1]
+
+    return ServerThread(start)
+
+
+def test_wss_echo(tls_files):
+    with wss_echo_server(tls_files) as srv:
+        doc = run_cli("ws-echo", f"wss://127.0.0.1:{srv.port}/", "--connections", "8", "--size", "20000")
+    no_errors(doc)
+    assert doc["connected"] == 8 and doc["messages"] > 10
+    assert doc["tls"]["version"].startswith("TLSv1.3")
+    assert doc["tls"]["full_handshakes"] == 8 and doc["tls"]["resumed_handshakes"] == 0
+    assert doc["config"]["resume"] is False and doc["config"]["verify"] is False
+
+
+def test_wss_verify_against_the_ca(tls_files, tmp_path):
+    from loadtest import certs
+    with wss_echo_server(tls_files) as srv:
+        url = f"wss://127.0.0.1:{srv.port}/"
+        ok = run_cli("ws-echo", url, "--connections", "2", "--verify", tls_files.certfile, duration=0.5)
+        other = certs.make(tmp_path)  # a different self-signed certificate: the server's does not chain to it
+        bad = run_cli("ws-echo", url, "--connections", "2", "--verify", other.certfile, duration=0.5)
+    no_errors(ok)
+    assert ok["config"]["verify"] is True and ok["messages"] > 0
+    assert bad["errors"]["connect"] == 2 and bad["messages"] == 0
+    assert any("certificate verify failed" in n for n in bad["notes"]), bad["notes"]
+
+
+def test_connect_mode_full_and_resumed_handshakes(tls_files):
+    with wss_echo_server(tls_files) as srv:
+        url = f"wss://127.0.0.1:{srv.port}/"
+        full = run_cli("connect", url, "--connections", "4")
+        resumed = run_cli("connect", url, "--connections", "4", "--resume")
+    for doc in (full, resumed):
+        no_errors(doc)
+        assert doc["connections"] > 10 and doc["latency_us"]["count"] == doc["connections"]
+    # Every connection counted is a new TCP + TLS + WebSocket upgrade; with --resume the server's
+    # tickets are offered back and (Python's ssl honours them) the handshakes resume.
+    assert full["tls"]["resumed_handshakes"] == 0 and full["tls"]["full_handshakes"] == full["connections"]
+    assert resumed["tls"]["resumed_handshakes"] > 0.5 * resumed["connections"]  # ~90% against Python ssl
+    assert not any("--resume" in n for n in resumed["notes"]) and not any("--resume" in n for n in full["notes"])
+
+
+def test_connect_mode_plain_http():
+    with http_server() as srv:
+        doc = run_cli("connect", f"http://127.0.0.1:{srv.port}/", "--connections", "2")
+    no_errors(doc)
+    assert doc["connections"] > 10 and "tls" not in doc
+
+
+def test_tls_against_a_plain_server_is_a_connect_error():
+    with ws_echo_server() as srv:
+        doc = run_cli("ws-echo", f"wss://127.0.0.1:{srv.port}/", "--connections", "2", duration=0.5)
+    assert doc["errors"]["connect"] == 2 and doc["messages"] == 0
+    assert any(n.startswith("tls handshake:") for n in doc["notes"]), doc["notes"]
+
+
+@pytest.mark.parametrize("args", [["ws-echo", "--url", "ws://127.0.0.1:1/", "--resume"],
+                                  ["ws-echo", "--url", "ws://127.0.0.1:1/", "--verify", "x.pem"],
+                                  ["connect", "--url", "ftp://127.0.0.1/"],
+                                  ["ws-echo", "--url", "https://127.0.0.1/"]])
+def test_tls_usage_errors_exit_2(args):
+    proc = subprocess.run([find_loadgen(), *args], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "usage:" in proc.stderr

@@ -596,7 +596,9 @@ private:
     }
     void lost(Conn& c, const char* why) {
         bool during = running_ && now_ns() < end_;
-        if (c.st == CState::Connecting || c.st == CState::Handshake) {
+        if (c.st == CState::Handshake && c.tls && !c.tls->established()) {
+            connect_failed(c, std::string("tls handshake: ") + why);
+        } else if (c.st == CState::Connecting || c.st == CState::Handshake) {
             connect_failed(c, why);
         } else {
             if (during) {
