@@ -169,7 +169,8 @@ def scenario_figure(scen: dict, results: dict, colors: dict) -> str | None:
         tl_ax.set_ylim(bottom=0)
         tl_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         tl_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt(v) if v else "0"))
-        tl_ax.legend(fontsize=7, loc="lower right")
+        if tl_ax.get_legend_handles_labels()[0]:  # no timeline at all (every round failed): no legend
+            tl_ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _png(fig)
 

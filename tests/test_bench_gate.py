@@ -194,3 +194,33 @@ def test_headline_is_one_row_per_scenario_always_times_better():
     # (peer / ours), never a raw ours/peer figure where a big number would mean we lose.
     assert mem["peer"] == "websockets" and mem["lower_is_better"]
     assert mem["ratio"] == pytest.approx(14.0 / 2.5)
+
+
+def test_report_tls_section_pairs_each_tls_scenario_with_its_plain_twin(tmp_path):
+    pytest.importorskip("matplotlib")
+    from loadtest import report
+    results = _fake_results()
+    plain, mem = results["scenarios"]
+
+    def tls_of(scen, sid, values):
+        return dict(scen, id=sid, tls=True, plain=scen["id"], median=values,
+                    rounds={n: [{scen["metric"]: v}] for n, v in values.items()})
+    conn = {"kind": "connect", "metric": "rate_per_s", "unit": "conn/s", "connections": 16, "skipped": {},
+            "inconclusive": {}, "tls": True, "plain": ""}
+    full = dict(conn, id="tls-connect-full-c16", title="full", median={"fasterapi-callback": 800.0},
+                rounds={"fasterapi-callback": [{"rate_per_s": 800.0}]})
+    resumed = dict(conn, id="tls-connect-resumed-c16", title="resumed", median={"fasterapi-callback": 1600.0},
+                   rounds={"fasterapi-callback": [{"rate_per_s": 1600.0, "tls": {
+                       "version": "TLSv1.3 TLS_AES_256_GCM_SHA384", "full_handshakes": 10,
+                       "resumed_handshakes": 90}}]})
+    results["scenarios"] += [tls_of(plain, "tls-echo-32B-c100", {"fasterapi-callback": 60000.0, "picows": 50000.0}),
+                             tls_of(mem, "tls-memory-idle-ws", {"fasterapi-callback": 12.5, "picows": 48.0}),
+                             full, resumed]
+    rows = {(r["scenario"], r["target"]): r for r in report.tls_rows(results)}
+    assert rows[("tls-echo-32B-c100", "fasterapi-callback")]["ratio"] == pytest.approx(0.4)   # 60k / 150k
+    assert rows[("tls-echo-32B-c100", "picows")]["ratio"] == pytest.approx(0.5)
+    assert rows[("tls-memory-idle-ws", "fasterapi-callback")]["extra_kib"] == pytest.approx(10.0)
+    assert ("tls-memory-idle-ws", "websockets") not in rows  # no TLS figure: no pair
+    page = report.write_report(results, tmp_path / "bench").read_text()
+    assert "TLS: what each target keeps" in page and "0.40×" in page and "+10.00 KiB" in page
+    assert "over the goal" in page and "90%" in page and "2.00×" in page  # resumed share, resumed / full

@@ -87,7 +87,7 @@ class ServerThread:
 # ---- servers -----------------------------------------------------------------------
 
 
-def ws_echo_server(compression=None):
+def ws_echo_server(compression=None, ssl=None):
     async def echo(ws):
         try:
             async for message in ws:
@@ -96,7 +96,7 @@ def ws_echo_server(compression=None):
             pass
 
     async def start(st):
-        server = await serve(echo, "127.0.0.1", 0, compression=compression, max_size=None)
+        server = await serve(echo, "127.0.0.1", 0, compression=compression, max_size=None, ssl=ssl)
         return server, server.sockets[0].getsockname()[1]
 
     return ServerThread(start)
@@ -555,19 +555,7 @@ def wss_echo_server(tls_files):
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tls_files.certfile, tls_files.keyfile)
-
-    async def echo(ws):
-        try:
-            async for message in ws:
-                await ws.send(message)
-        except websockets.ConnectionClosed:
-            pass
-
-    async def start(st):
-        server = await serve(echo, "127.0.0.1", 0, ssl=ctx, max_size=None)
-        return server, server.sockets[0].getsockname()[1]
-
-    return ServerThread(start)
+    return ws_echo_server(ssl=ctx)
 
 
 def test_wss_echo(tls_files):
