@@ -837,8 +837,14 @@ class App:
 
 
 def _listen_url(host: str, port: int, tls: bool, fd: int | None) -> str:
-    if fd is not None and port == 0:
-        return f"fd {fd} (a Unix socket)" + (" with TLS" if tls else "")
+    if fd is not None:
+        import socket
+
+        with socket.socket(fileno=os.dup(fd)) as s:
+            name, unix = s.getsockname(), s.family == socket.AF_UNIX
+        if unix:
+            return f"unix:{name}" + (" (TLS)" if tls else "")
+        host = name[0]
     shown = f"[{host}]" if ":" in host else host
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 

@@ -19,6 +19,7 @@ from typing import NoReturn, Sequence
 
 from . import server
 from .broker import BrokerError
+from .tls import TLSConfigError
 
 
 class CLIError(Exception):
@@ -132,6 +133,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-restarts-per-minute", type=_non_negative, default=server.MAX_RESTARTS_PER_MINUTE,
                      help="with --workers >1: worker restarts allowed per 60 s (all workers together) "
                           "before the parent stops and exits 1")
+    tls = run.add_argument_group("TLS (https:// and wss://, served natively with OpenSSL; TLS 1.2 and 1.3)")
+    tls.add_argument("--ssl-certfile", default=None, metavar="PATH",
+                     help="PEM certificate chain (leaf first); turns TLS on")
+    tls.add_argument("--ssl-keyfile", default=None, metavar="PATH",
+                     help="PEM private key (None: the key is in --ssl-certfile)")
+    tls.add_argument("--ssl-keyfile-password", default=None, metavar="PASSWORD", help="for an encrypted key file")
+    tls.add_argument("--ssl-ca-certs", default=None, metavar="PATH",
+                     help="PEM bundle that verifies client certificates (mutual TLS)")
+    tls.add_argument("--ssl-cert-reqs", type=int, default=0, choices=[0, 1, 2],
+                     help="client certificates: 0 not asked, 1 optional, 2 required (as Python's ssl.CERT_*)")
+    tls.add_argument("--ssl-ciphers", default=None, metavar="LIST",
+                     help="OpenSSL cipher list for TLS 1.2 (None: OpenSSL's default, no weak ciphers)")
+    sock = run.add_argument_group("listening socket (instead of --host/--port)")
+    sock.add_argument("--uds", default=None, metavar="PATH",
+                      help="Unix domain socket path (e.g. behind nginx); a stale socket file is replaced; mode 0666")
+    sock.add_argument("--fd", type=_non_negative, default=None,
+                      help="serve an already-listening socket inherited as this file descriptor")
     return parser
 
 
@@ -141,12 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers > 1 and args.port == 0:
             raise CLIError("--workers > 1 needs a fixed --port (the workers share it with SO_REUSEPORT)")
         app = load_app(args.app)
+        if args.uds is not None and args.fd is not None:
+            raise CLIError("give --uds or --fd, not both")
         app.run(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, loop=args.loop,
-                broker=args.broker, max_restarts_per_minute=args.max_restarts_per_minute)
+                broker=args.broker, max_restarts_per_minute=args.max_restarts_per_minute,
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+                ssl_keyfile_password=args.ssl_keyfile_password, ssl_ca_certs=args.ssl_ca_certs,
+                ssl_cert_reqs=args.ssl_cert_reqs, ssl_ciphers=args.ssl_ciphers, uds=args.uds, fd=args.fd)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
-    except (server.ListenError, BrokerError) as exc:
+    except (server.ListenError, BrokerError, TLSConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the app's own code failed (e.g. a startup hook)

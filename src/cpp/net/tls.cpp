@@ -116,8 +116,11 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         if (SSL_CTX_use_certificate_chain_file(ctx_, cfg.certfile.c_str()) != 1)
             throw std::invalid_argument(quoted("ssl_certfile", cfg.certfile) +
                                         ": not a PEM certificate chain (" + drain_errors() + ")");
+        const std::string mismatch = quoted(key_option, keyfile) + " does not match the certificate in " +
+                                     quoted("ssl_certfile", cfg.certfile);
         if (SSL_CTX_use_PrivateKey_file(ctx_, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
             std::string why = drain_errors();
+            if (why.find("key values mismatch") != std::string::npos) throw std::invalid_argument(mismatch);
             bool bad_password = why.find("bad decrypt") != std::string::npos ||
                                 why.find("bad password") != std::string::npos ||
                                 why.find("problems getting password") != std::string::npos;
@@ -126,9 +129,7 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
                                                       : "wrong ssl_keyfile_password";
             throw std::invalid_argument(quoted(key_option, keyfile) + ": " + hint + " (" + why + ")");
         }
-        if (SSL_CTX_check_private_key(ctx_) != 1)
-            throw std::invalid_argument(quoted(key_option, keyfile) + " does not match the certificate in " +
-                                        quoted("ssl_certfile", cfg.certfile));
+        if (SSL_CTX_check_private_key(ctx_) != 1) throw std::invalid_argument(mismatch);
         SSL_CTX_set_default_passwd_cb_userdata(ctx_, nullptr);  // cfg.password need not outlive this
         if (!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, cfg.ciphers.c_str()) != 1)
             throw std::invalid_argument("ssl_ciphers '" + cfg.ciphers + "': no usable cipher (" +

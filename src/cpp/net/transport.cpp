@@ -117,21 +117,26 @@ bool Server::read_tls(Connection* c) {
             return false;
         case TlsStatus::Error:
             stats_.tls_errors++;
+            // From here the connection is plain bytes: OpenSSL has already queued its alert.
+            // A lingering close (as for an HTTP error) keeps unread input from turning our
+            // last bytes into a reset.
+            tls_free(c->ssl);
+            c->ssl = nullptr;
+            c->tls_want_write = false;
             if (io.plain_http) {
                 // Someone typed http:// for an https:// port: say so in a form they can read.
                 static constexpr char kPlain[] =
                     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n"
                     "Connection: close\r\n\r\nThis port speaks TLS: use https:// or wss://.\r\n";
-                ssize_t w = ::write(c->fd, kPlain, sizeof kPlain - 1);
-                (void)w;
+                write_out(c, kPlain);
+                if (c->closed) return false;
             }
-            close_conn(c, 1006, "TLS error");
+            c->close_after_flush = true;
+            flush(c);
             return false;
     }
     return false;
 }
-
-// Consumes what it can; keeps the unconsumed tail in c->in.
 
 // Appends to the unsent output within max_send_buffer: the cap is checked before the
 // buffer grows, and growth never reserves past the cap (a plain append doubles, so the
