@@ -188,6 +188,7 @@ class Server {
         return cfg_.max_pending_input + cfg_.http_limits.max_header_bytes + cfg_.http_limits.max_body_size;
     }
     void flush(Connection* c);
+    void uncork();
     void update_events(Connection* c);
     void close_conn(Connection* c, uint16_t code, std::string_view reason, bool notify = true);
     void send_ws_frame(Connection* c, int opcode, std::string_view payload, bool compress_ok);
@@ -201,7 +202,7 @@ class Server {
     ServerConfig cfg_;
     Callbacks* cb_;
     std::unique_ptr<TlsContext> tls_;  // built by listen(), before the port is taken
-    int epfd_ = -1, listen_fd_ = -1, timer_fd_ = -1;
+    int epfd_ = -1, listen_fd_ = -1, timer_fd_ = -1, wake_fd_ = -1;
     int port_ = 0;
     bool shutting_down_ = false;
     bool timer_armed_ = false;
@@ -214,6 +215,13 @@ class Server {
     std::unordered_map<std::string, std::unordered_set<Connection*>> topics_;
     std::unordered_set<std::string> changed_topics_;
     bool track_topics_ = false;
+    // Publish corking: output written while corking_ is appended, not sent; every connection
+    // touched is listed (by id: it may close meanwhile) and flushed once by uncork(), at the
+    // end of poll(). A publish outside poll() wakes the loop through wake_fd_ so the next
+    // poll() comes at once: all publishes of one loop iteration leave in one write per peer.
+    bool corking_ = false;
+    bool in_poll_ = false;
+    std::vector<uint64_t> corked_;
     std::vector<uint8_t> rbuf_;     // shared read buffer: only leftovers are copied per connection
     http::Request scratch_req_{};   // the request being dispatched (views into input)
     Connection* dispatching_ = nullptr;

@@ -78,6 +78,8 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
     plain.append(data);
     std::vector<Connection*> targets(it->second.begin(), it->second.end());
     size_t delivered = 0;
+    bool was_corking = corking_;  // a callback below may publish again (nested)
+    corking_ = true;  // every write below waits for uncork(): one write per subscriber per loop iteration
     for (Connection* c : targets) {
         if (c->closed) continue;
         if (c->kind == ConnKind::WebSocket) {
@@ -129,6 +131,7 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
             delivered++;
         }
     }
+    corking_ = was_corking;
     return delivered;
 }
 

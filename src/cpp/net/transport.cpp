@@ -197,6 +197,24 @@ long Server::send_now(Connection* c, std::string_view a, std::string_view b) {
 bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
     if (c->closed) return false;
     c->last_send_ms = now_ms_;
+    if (corking_ && (c->corked || c->buffered() == 0)) {
+        // Held for uncork(); a connection with output already waiting for EPOLLOUT just appends.
+        if (!buffer_out(c, a, b)) {
+            stats_.send_overflow++;
+            close_conn(c, 1008, "send buffer overflow");
+            return false;
+        }
+        if (!c->corked) {
+            c->corked = true;
+            corked_.push_back(c->id);
+            if (!in_poll_ && corked_.size() == 1) {
+                uint64_t one = 1;
+                ssize_t w = ::write(wake_fd_, &one, sizeof one);  // the loop calls poll() next
+                (void)w;
+            }
+        }
+        return true;
+    }
     if (c->buffered() == 0) {
         c->out.clear();
         c->out_off = 0;
@@ -223,6 +241,18 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
     }
     update_events(c);
     return true;
+}
+
+void Server::uncork() {
+    if (corked_.empty()) return;
+    std::vector<uint64_t> ids;
+    ids.swap(corked_);  // flush() may run callbacks that publish again: they cork anew
+    for (uint64_t id : ids) {
+        Connection* c = find(id);
+        if (!c || !c->corked) continue;
+        c->corked = false;
+        flush(c);
+    }
 }
 
 void Server::flush(Connection* c) {
