@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from conftest import ServerProcess, Spawner, free_port
+from conftest import ServerProcess, Spawner, free_port, spawner_in
 from fasterapi.proxy_headers import (Address, ProxyHeaders, TrustedHosts, format_address, parse_forwarded,
                                      parse_node, split_peer)
 
@@ -152,11 +152,8 @@ def app_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run(native_server: None, app_dir: Path) -> Iterator[Spawner]:
-    s = Spawner(app_dir)
-    yield s
-    problems = s.close()
-    if problems:
-        pytest.fail("\n\n".join(problems))
+    with spawner_in(app_dir) as s:
+        yield s
 
 
 def _serve(spawner: Spawner, *args: str) -> ServerProcess:
