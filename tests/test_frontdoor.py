@@ -349,3 +349,20 @@ def test_reload_restarts_on_edit_and_survives_a_broken_import(native_server: Non
         assert _get_text(url) is None  # the child went with it
     finally:
         sp.kill()
+
+
+def test_reload_file_filter() -> None:
+    pytest.importorskip("watchfiles")
+    from watchfiles import Change
+
+    from fasterapi.reload import FileFilter
+
+    default = FileFilter(None, None)
+    assert default(Change.modified, "/src/app/main.py")
+    assert not default(Change.modified, "/src/app/page.html")
+    assert not default(Change.modified, "/src/app/.main.py.swp")  # editor swap file
+    assert not default(Change.modified, "/src/app/__pycache__/main.cpython-311.pyc")
+    assert not default(Change.modified, "/src/.git/index")
+    custom = FileFilter(["*.py", "*.html"], ["legacy_*"])
+    assert custom(Change.added, "/src/templates/page.html")
+    assert not custom(Change.modified, "/src/legacy_views.py")
