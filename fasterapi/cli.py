@@ -207,6 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                        if getattr(args, n)]
         if reload_only and not args.reload:
             raise CLIError(f"{', '.join(reload_only)} needs --reload")
+        env_ips = os.environ.get("FORWARDED_ALLOW_IPS")
+        if args.proxy_headers and args.forwarded_allow_ips is None and env_ips:
+            try:
+                TrustedHosts(env_ips)
+            except ValueError as exc:
+                raise CLIError(f"env FORWARDED_ALLOW_IPS: {str(exc).removeprefix('forwarded_allow_ips: ')}") from None
         if args.reload:
             from . import reload
 

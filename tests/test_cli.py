@@ -120,6 +120,13 @@ def test_port_in_use_is_one_line_naming_host_port(cwd: Path, workers: str) -> No
     assert f"127.0.0.1:{port}" in line and "in use" in line and "--port" in line
 
 
+def test_bad_forwarded_allow_ips_environment_is_one_line(cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.1;10.0.0.2")
+    p = fasterapi_cli(cwd, "run", "okapp:app", "--port", "0")
+    assert p.returncode == 2
+    assert "env FORWARDED_ALLOW_IPS: '10.0.0.1;10.0.0.2' is not an IP address" in _one_error_line(p)
+
+
 @pytest.mark.parametrize("kwargs, expected", [
     ({"forwarded_allow_ips": "nope"}, "'nope' is not an IP address or network"),
     ({"timeout_keep_alive": 0}, "timeout_keep_alive must be > 0"),
