@@ -92,7 +92,9 @@ def main() -> None:
     ok, why = available()
     if not ok:
         raise SystemExit(f"fasterapi bench app not available: {why}")
-    make_app(args.handler).run(host=args.host, port=args.port, workers=args.workers, broker=args.broker)
+    # No access log: the peers run without theirs (uvicorn access_log=False, aiohttp access_log=None).
+    make_app(args.handler).run(host=args.host, port=args.port, workers=args.workers, broker=args.broker,
+                               access_log=False)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def pid() -> dict:
 
 @app.get("/peer")
 def peer(request: Request) -> dict:
-    return {"client": request.client}
+    return {"client": "%s:%d" % request.client}
 
 
 @app.get("/slow")
@@ -207,7 +207,7 @@ async def ws_params(ws: WebSocket, room: str, n: int) -> None:
     await ws.accept(headers={"X-Room": room})
     await ws.send_json({"room": room, "n": n, "n_type": type(n).__name__, "path": ws.path,
                         "path_params": ws.path_params, "query": dict(ws.query_params),
-                        "x_test": ws.headers.get("x-test"), "client": ws.client})
+                        "x_test": ws.headers.get("x-test"), "client": "%s:%d" % ws.client})
     await ws.receive()
 
 
