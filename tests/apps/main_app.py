@@ -363,6 +363,11 @@ async def ws_topic(ws: WebSocket, name: str) -> None:
             await ws.send("echo:" + str(message))
 
 
+@app.websocket("/ws/topic-deflate/{name}", compression=True)
+async def ws_topic_deflate(ws: WebSocket, name: str) -> None:
+    await ws_topic(ws, name)
+
+
 @app.post("/publish/{topic}")
 def publish(request: Request, topic: str) -> dict:
     binary = request.query_params.get("binary") == "1"
@@ -379,6 +384,11 @@ def publish_json(request: Request, topic: str) -> dict:
 def publish_sse(request: Request, topic: str) -> dict:
     ev_id = request.query_params.get("id")
     return {"delivered": app.publish(topic, request.text(), event="news", id=ev_id)}
+
+
+@app.get("/stats")
+def stats() -> dict:
+    return app.stats()
 
 
 @app.get("/subscribers/{topic}")

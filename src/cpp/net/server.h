@@ -8,6 +8,7 @@
 // Server synchronously (send, close, publish...). Connections are named by a
 // 64-bit id that is never reused, so a stale id is detected, not misdirected.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -88,7 +89,8 @@ class Callbacks {
 struct Stats {
     uint64_t accepted = 0, refused_full = 0, closed = 0, requests = 0, ws_messages_in = 0,
              ws_messages_out = 0, protocol_errors = 0, timeouts = 0, slow_dropped = 0,
-             slow_closed = 0, send_overflow = 0, http_errors = 0, tls_errors = 0;
+             slow_closed = 0, send_overflow = 0, http_errors = 0, tls_errors = 0,
+             shared_compressions = 0;  // publish(): frames compressed once for many subscribers
 };
 
 struct Connection;
@@ -219,6 +221,9 @@ class Server {
     // touched is listed (by id: it may close meanwhile) and flushed once by uncork(), at the
     // end of poll(). A publish outside poll() wakes the loop through wake_fd_ so the next
     // poll() comes at once: all publishes of one loop iteration leave in one write per peer.
+    // One compressor per window size for publish() to subscribers without server context
+    // takeover: their frames are identical, so each publish compresses once per size.
+    std::array<std::unique_ptr<ws::Deflater>, 16> shared_deflaters_;
     bool corking_ = false;
     bool in_poll_ = false;
     std::vector<uint64_t> corked_;
