@@ -7,6 +7,7 @@ close, leave no file descriptor behind and never harm another connection."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -187,6 +188,33 @@ def test_session_resumption(tls_server, certs: Certs, version: ssl.TLSVersion) -
             assert b"hello" in tls.recv(4096)  # TLS 1.3 tickets arrive after the handshake
             assert tls.session_reused == (attempt == 1)
             session = tls.session
+
+
+def test_resumption_works_on_any_worker(spawn: Spawner, certs: Certs) -> None:
+    """The ticket key is made once by the parent: a ticket issued by one worker resumes on the
+    other (SO_REUSEPORT spreads the reconnects over both)."""
+    from conftest import free_port
+
+    port = free_port()
+    sp = spawn.start(["-m", "fasterapi", "run", "tests.apps.main_app:app", "--port", str(port), "--workers", "2",
+                      *_tls_args(certs)], ready_lines=2)
+    ctx = certs.client_context(minimum_version=ssl.TLSVersion.TLSv1_3)
+    pids, reused = set(), []
+    session = None
+    for _ in range(24):
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            tls.sendall(b"GET /pid HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            body = b""
+            while chunk := tls.recv(4096):
+                body += chunk
+            pids.add(json.loads(body.split(b"\r\n\r\n", 1)[1])["pid"])
+            if session is not None:
+                reused.append(tls.session_reused)
+            session = tls.session
+    assert len(pids) == 2, "the connections did not reach both workers"
+    assert all(reused), f"{reused.count(False)} of {len(reused)} reconnects did not resume"
+    assert sp.port == port
 
 
 # --- configuration errors ------------------------------------------------------------------
