@@ -175,29 +175,15 @@ SSL* TlsContext::accept(int fd) const {
     return ssl;
 }
 
-TlsIo tls_read(SSL* ssl, void* buf, size_t len) {
-    TlsIo io;
-    auto* p = static_cast<char*>(buf);
-    while (io.bytes + kMaxRecord <= len) {
-        ERR_clear_error();
-        int n = SSL_read(ssl, p + io.bytes, static_cast<int>(std::min<size_t>(len - io.bytes, INT_MAX)));
-        if (n > 0) {
-            io.bytes += static_cast<size_t>(n);
-            continue;
-        }
-        TlsIo f = failure(ssl, n);
-        f.bytes = io.bytes;
-        return f;
-    }
-    return io;  // buf full: more may be waiting in the socket
-}
+namespace {
 
-TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
+// Repeats `op(offset)` (one SSL_read or SSL_write) while `more(offset)` holds and it makes progress.
+template <class Op, class More>
+TlsIo repeat_io(SSL* ssl, Op op, More more) {
     TlsIo io;
-    const auto* p = static_cast<const char*>(buf);
-    while (io.bytes < len) {
+    while (more(io.bytes)) {
         ERR_clear_error();
-        int n = SSL_write(ssl, p + io.bytes, static_cast<int>(std::min<size_t>(len - io.bytes, INT_MAX)));
+        int n = op(io.bytes);
         if (n > 0) {
             io.bytes += static_cast<size_t>(n);
             continue;
@@ -207,6 +193,25 @@ TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
         return f;
     }
     return io;
+}
+
+int clamp_int(size_t n) { return static_cast<int>(std::min<size_t>(n, INT_MAX)); }
+
+}  // namespace
+
+TlsIo tls_read(SSL* ssl, void* buf, size_t len) {
+    auto* p = static_cast<char*>(buf);
+    // Stops with Ok when buf is full (more may be waiting in the socket).
+    return repeat_io(
+        ssl, [&](size_t off) { return SSL_read(ssl, p + off, clamp_int(len - off)); },
+        [&](size_t off) { return off + kMaxRecord <= len; });
+}
+
+TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
+    const auto* p = static_cast<const char*>(buf);
+    return repeat_io(
+        ssl, [&](size_t off) { return SSL_write(ssl, p + off, clamp_int(len - off)); },
+        [&](size_t off) { return off < len; });
 }
 
 void tls_shutdown(SSL* ssl) {
