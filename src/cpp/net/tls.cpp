@@ -149,6 +149,7 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         // Resumption: stateless tickets (TLS 1.3 and 1.2) plus a server-side cache for
         // TLS 1.2 session ids; the id context is required once client certificates are used.
         SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx_, 4096);  // ~1 KiB each: bounded, not OpenSSL's 20480
         static const unsigned char kSidCtx[] = "fasterapi";
         SSL_CTX_set_session_id_context(ctx_, kSidCtx, sizeof kSidCtx - 1);
         SSL_CTX_set_num_tickets(ctx_, 1);  // one ticket per handshake: clients reuse it once
