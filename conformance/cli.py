@@ -182,17 +182,39 @@ class Server:
         self._log.close()
 
 
+def make_tls_files(directory: Path) -> dict[str, str]:
+    """A throw-away CA and a server certificate for localhost/127.0.0.1, made now (trustme)."""
+    import trustme
+
+    directory.mkdir(parents=True, exist_ok=True)
+    server = trustme.CA().issue_cert("localhost", "127.0.0.1", "::1")
+    certfile, keyfile = directory / "server.pem", directory / "server.key"
+    server.cert_chain_pems[0].write_to_path(certfile)
+    for pem in server.cert_chain_pems[1:]:
+        pem.write_to_path(certfile, append=True)
+    server.private_key_pem.write_to_path(keyfile)
+    return {"{certfile}": str(certfile), "{keyfile}": str(keyfile)}
+
+
 def default_targets(host: str) -> list[dict]:
-    """What `make conformance` runs. Ports are picked free at start."""
+    """What `make conformance` runs. Ports are picked free at start; {certfile}/{keyfile} are
+    made at start too. The *-tls targets run the same suites over wss:// and https://."""
     py = sys.executable
     bindir = Path(sys.executable).parent
+    tls = ["--ssl-certfile", "{certfile}", "--ssl-keyfile", "{keyfile}"]
     return [
         {"name": "fasterapi-python", "kind": "ws", "path": "/",
          "argv": [py, "examples/websocket_demo.py", "--host", host, "--port", "{port}"]},
+        {"name": "fasterapi-python-tls", "kind": "ws", "path": "/", "tls": True,
+         "argv": [py, "-m", "fasterapi", "run", "examples.websocket_demo:app", "--host", host, "--port", "{port}",
+                  *tls]},
         {"name": "fasterapi-native", "kind": "ws", "path": "/",
          "argv": [str(bindir / "fasterapi-echo"), "--host", host, "--port", "{port}"]},
         {"name": "fasterapi-app", "kind": "http+sse", "path": "/sse/conformance",
          "argv": [py, "examples/conformance_app.py", "--host", host, "--port", "{port}"]},
+        {"name": "fasterapi-app-tls", "kind": "http+sse", "path": "/sse/conformance", "tls": True,
+         "argv": [py, "-m", "fasterapi", "run", "examples.conformance_app:app", "--host", host, "--port", "{port}",
+                  *tls]},
         # The hostile-input suite needs the hardening routes and a short request timeout
         # (slowloris attacks must be cut well inside the suite's slow limit).
         {"name": "fasterapi-hardening", "kind": "hostile", "path": "/",
@@ -229,9 +251,11 @@ def cmd_all(argv: list[str]) -> int:
         return 2
     report_dir = Path(a.report_dir)
     targets = default_targets(a.host)
-    for t, override in zip(targets, (a.ws_python, a.ws_native, a.app, a.hardening_app)):
-        if override:
-            t["argv"] = shlex.split(override)
+    overrides = {"fasterapi-python": a.ws_python, "fasterapi-native": a.ws_native, "fasterapi-app": a.app,
+                 "fasterapi-hardening": a.hardening_app}
+    for t in targets:
+        if overrides.get(t["name"]):
+            t["argv"] = shlex.split(overrides[t["name"]])
     only = set(autobahn.split_patterns(a.only))
     if only:
         targets = [t for t in targets if t["name"] in only]
@@ -246,15 +270,23 @@ def cmd_all(argv: list[str]) -> int:
             return 2
     cases = autobahn.split_patterns(a.cases)
 
+    tls_files = make_tls_files(report_dir / "tls") if any(t.get("tls") for t in targets) else {}
+
     def run_one(t: dict) -> dict:
         """One target from start to stop: its WS result, or its HTTP and SSE results."""
         port = free_port()
-        server = Server(t["name"], [s.replace("{port}", str(port)) for s in t["argv"]],
-                        report_dir / "logs" / f"{t['name']}.log")
+        subst = {"{port}": str(port), **tls_files}
+        argv = []
+        for arg in t["argv"]:
+            for k, v in subst.items():
+                arg = arg.replace(k, v)
+            argv.append(arg)
+        server = Server(t["name"], argv, report_dir / "logs" / f"{t['name']}.log")
+        suffix = "_tls" if t.get("tls") else ""
         try:
             why = server.wait(a.host, port)
             if t["kind"] == "ws":
-                url = f"ws://{a.host}:{port}{t['path']}"
+                url = f"{'wss' if t.get('tls') else 'ws'}://{a.host}:{port}{t['path']}"
                 if why:
                     print(f"[all] {t['name']} did not start: {why}", flush=True)
                     return {"ws": {"agent": t["name"], "url": url, "passed": False,
@@ -266,7 +298,7 @@ def cmd_all(argv: list[str]) -> int:
                 run = autobahn.run_target(w, url, t["name"], report_dir / "autobahn" / t["name"], cases,
                                           None, allow, stall_timeout=a.stall_timeout)
                 return {"ws": autobahn.target_to_dict(run, report_dir)}
-            base = f"http://{a.host}:{port}"
+            base = f"{'https' if t.get('tls') else 'http'}://{a.host}:{port}"
             if t["kind"] == "hostile":
                 if why:
                     print(f"[all] {t['name']} did not start: {why}", flush=True)
@@ -275,10 +307,10 @@ def cmd_all(argv: list[str]) -> int:
                                                      slow_limit=8, progress=True)}
             if why:
                 print(f"[all] {t['name']} did not start: {why}", flush=True)
-                return {"http": _error_suite(base, f"server did not start: {why}"),
-                        "sse": _error_suite(base + t["path"], f"server did not start: {why}")}
-            return {"http": http_suite.run_suite(base, progress=True),
-                    "sse": sse_suite.run_suite(base + t["path"], progress=True)}
+                return {"http" + suffix: _error_suite(base, f"server did not start: {why}"),
+                        "sse" + suffix: _error_suite(base + t["path"], f"server did not start: {why}")}
+            return {"http" + suffix: http_suite.run_suite(base, progress=True),
+                    "sse" + suffix: sse_suite.run_suite(base + t["path"], progress=True)}
         finally:
             server.stop()
 
@@ -287,11 +319,8 @@ def cmd_all(argv: list[str]) -> int:
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         results = list(pool.map(run_one, targets))
     ws_results = [r["ws"] for r in results if "ws" in r]
-    http_res = next((r["http"] for r in results if "http" in r), None)
-    sse_res = next((r["sse"] for r in results if "sse" in r), None)
-    hostile_res = next((r["hostile"] for r in results if "hostile" in r), None)
-    summary = report.build_summary(ws_results, http=http_res, sse=sse_res, hostile=hostile_res, argv=_argv(),
-                                   wstest_version=wstest_version)
+    suites = {key: next((r[key] for r in results if key in r), None) for _, key in report.SUITES}
+    summary = report.build_summary(ws_results, argv=_argv(), wstest_version=wstest_version, **suites)
     index = report.write_report(report_dir, summary)
     report.print_summary(summary)
     print(f"report: {index}", flush=True)

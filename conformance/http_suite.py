@@ -13,9 +13,11 @@ work, so a case that kills the server fails.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import select
 import socket
+import ssl
 import sys
 import time
 from typing import Callable
@@ -369,10 +371,42 @@ class Reader:
 
 # --- running ------------------------------------------------------------------------------------
 
-def _connect(host: str, port: int) -> socket.socket:
-    s = socket.create_connection((host, port), timeout=TIMEOUT)
+# Set by run_suite() for an https:// URL, per thread (targets run side by side).
+_TLS: contextvars.ContextVar[ssl.SSLContext | None] = contextvars.ContextVar("http_suite_tls", default=None)
+
+
+def tls_client_context() -> ssl.SSLContext:
+    """TLS for the suites: the certificate is made by the runner on loopback, so it is not
+    verified (as Autobahn's wss:// client does not)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def connect(host: str, port: int, timeout: float | None = None, tls: ssl.SSLContext | None = None) -> socket.socket:
+    """A connection to the target; over TLS when run_suite() runs against https:// (or ``tls``)."""
+    s = socket.create_connection((host, port), timeout=timeout or TIMEOUT)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ctx = tls or _TLS.get()
+    if ctx is not None:
+        s = ctx.wrap_socket(s, server_hostname=host)
     return s
+
+
+def _early_bytes(s: socket.socket) -> bytes | None:
+    """What the server sent before the request was complete (b"" closed, None nothing).
+    Over TLS a readable socket may hold only a session ticket: that is not a response."""
+    readable, _, _ = select.select([s], [], [], 0)
+    if not readable:
+        return None
+    s.setblocking(False)
+    try:
+        return s.recv(64)
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return None
+    finally:
+        s.settimeout(TIMEOUT)
 
 
 def _check_exp(exp: Exp, r: Response) -> str | None:
@@ -469,7 +503,7 @@ def _check_close(case: Case, sock: socket.socket, reader: Reader, host: str, got
 
 def _run_send(case: Case, host: str, port: int, hostport: str) -> tuple[bool, str]:
     data = case.data(hostport)
-    with _connect(host, port) as sock:
+    with connect(host, port) as sock:
         reader = Reader(sock)
         try:
             if case.kind == "split":
@@ -511,14 +545,13 @@ def _run_cut(case: Case, host: str, port: int, hostport: str) -> tuple[bool, str
     problems: list[str] = []
     try:
         for i in range(1, len(data)):
-            s = _connect(host, port)
+            s = connect(host, port)
             s.sendall(data[:i])
             socks.append((i, s))
         time.sleep(QUIET)
         for i, s in socks:
-            readable, _, _ = select.select([s], [], [], 0)
-            if readable:
-                peek = s.recv(64)
+            peek = _early_bytes(s)
+            if peek is not None:
                 problems.append(f"cut at {i}: {'closed' if not peek else repr(peek[:20])} before the request was complete")
         for i, s in socks:
             if any(p.startswith(f"cut at {i}:") for p in problems):
@@ -537,7 +570,7 @@ def _run_cut(case: Case, host: str, port: int, hostport: str) -> tuple[bool, str
 
 def _alive(host: str, port: int, hostport: str) -> str | None:
     try:
-        with _connect(host, port) as s:
+        with connect(host, port) as s:
             s.sendall(_get(extra="Connection: close\r\n").replace("{host}", hostport).encode())
             r = Reader(s).response()
             return None if r.status == 200 else f"health check GET / answered {r.status}"
@@ -564,7 +597,8 @@ def run_suite(url: str, progress: bool = False, cases: list[Case] | None = None,
               select_names: Callable[[str], bool] | None = None, out=sys.stdout) -> dict:
     """Run the suite; returns the JSON-ready result (same shape as the SSE suite's)."""
     u = urlsplit(url)
-    host, port = u.hostname or "127.0.0.1", u.port or 80
+    host, port = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
+    _TLS.set(tls_client_context() if u.scheme == "https" else None)
     todo = [c for c in (cases or CASES) if select_names is None or select_names(c.name)]
     t0 = time.monotonic()
     results = []

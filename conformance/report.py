@@ -51,11 +51,16 @@ def versions(wstest_version: str | None = None) -> dict[str, str]:
     return v
 
 
+# Suites other than Autobahn: (title, summary key). The *_tls runs are the same suites over https.
+SUITES = (("HTTP/1.1 edge cases", "http"), ("HTTP/1.1 edge cases over TLS (https://)", "http_tls"),
+          ("SSE", "sse"), ("SSE over TLS (https://)", "sse_tls"), ("Hostile input", "hostile"))
+
+
 def build_summary(autobahn: list[dict], http: dict | None = None, sse: dict | None = None,
                   argv: list[str] | None = None, wstest_version: str | None = None,
-                  hostile: dict | None = None) -> dict:
+                  hostile: dict | None = None, http_tls: dict | None = None, sse_tls: dict | None = None) -> dict:
     parts = [t["passed"] for t in autobahn]
-    parts += [s["passed"] for s in (http, sse, hostile) if s is not None]
+    parts += [s["passed"] for s in (http, sse, hostile, http_tls, sse_tls) if s is not None]
     return {
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(argv if argv is not None else [sys.executable, "-m", "conformance", *sys.argv[1:]]),
@@ -67,6 +72,8 @@ def build_summary(autobahn: list[dict], http: dict | None = None, sse: dict | No
         "http": http,
         "sse": sse,
         "hostile": hostile,
+        "http_tls": http_tls,
+        "sse_tls": sse_tls,
     }
 
 
@@ -215,9 +222,10 @@ def render_html(summary: dict) -> str:
     targets = summary["autobahn"]
     overview = "".join(
         f'<tr><td>Autobahn: {_e(t["agent"])}</td><td>{_badge(t["passed"])}</td>'
-        f'<td>{t["total"]} cases, {len(t["failures"])} failing, {len(t["allowed"])} allowlisted</td></tr>'
+        f'<td>{t["total"]} cases over {_e(t["url"].split(":", 1)[0])}://, {len(t["failures"])} failing, '
+        f'{len(t["allowed"])} allowlisted</td></tr>'
         for t in targets)
-    for title, key in (("HTTP/1.1 edge cases", "http"), ("SSE", "sse"), ("Hostile input", "hostile")):
+    for title, key in SUITES:
         s = summary.get(key)
         if s is not None:
             overview += (f'<tr><td>{title}</td><td>{_badge(s["passed"])}</td>'
@@ -232,7 +240,9 @@ def render_html(summary: dict) -> str:
         "<h2>Autobahn WebSocket testsuite (fuzzingclient)</h2>" if targets else "",
         *(_autobahn_section(t) for t in targets),
         _suite_section("HTTP/1.1 edge cases", summary.get("http")),
+        _suite_section("HTTP/1.1 edge cases over TLS (https://)", summary.get("http_tls")),
         _suite_section("SSE (WHATWG EventSource parsing)", summary.get("sse")),
+        _suite_section("SSE over TLS (https://)", summary.get("sse_tls")),
         _suite_section("Hostile input (limits, slow and vanishing peers, bombs)", summary.get("hostile"),
                        _hostile_chart(summary.get("hostile"))),
         f"<h2>Versions</h2><table>{rows}</table>",
@@ -264,7 +274,7 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
             print(f"   allowed {a['case']}: {a['reason']}", file=out)
         for e in t.get("stale_allow", []):
             print(f"   stale allowlist entry {e['case']}: the case passes now", file=out)
-    for title, key in (("HTTP/1.1", "http"), ("SSE", "sse"), ("Hostile input", "hostile")):
+    for title, key in SUITES:
         s = summary.get(key)
         if s is None:
             continue

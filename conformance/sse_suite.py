@@ -25,7 +25,6 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import re
-import socket
 import sys
 import time
 from urllib.parse import urlsplit
@@ -213,15 +212,15 @@ def expected_parsed(events: list[SseEvent], last_event_id: str = "") -> list[Eve
 
 def fetch(url: str, last_event_id: str | None = None, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
     """GET the stream over a raw socket; (status, headers, de-chunked body bytes)."""
-    from conformance.http_suite import Closed, Reader
+    from conformance.http_suite import Closed, Reader, connect, tls_client_context
 
     u = urlsplit(url)
-    host, port = u.hostname or "127.0.0.1", u.port or 80
+    host, port = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
     path = (u.path or "/") + (f"?{u.query}" if u.query else "")
     extra = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id is not None else ""
     req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
            f"Cache-Control: no-cache\r\n{extra}\r\n").encode("latin-1")
-    with socket.create_connection((host, port), timeout=timeout) as s:
+    with connect(host, port, timeout, tls_client_context() if u.scheme == "https" else None) as s:
         s.sendall(req)
         try:
             r = Reader(s).response(timeout=timeout)

@@ -3,6 +3,7 @@
 from . import _core
 from .app import App
 from .broker import BrokerError
+from .proxy_headers import Address
 from .requests import HTMLResponse, HTTPException, JSONResponse, PlainTextResponse, Request, Response
 from .sse import ServerSentEvent
 from .websocket import WebSocket, WebSocketDisconnect
@@ -10,6 +11,7 @@ from .websocket import WebSocket, WebSocketDisconnect
 __version__ = _core.__version__
 
 __all__ = [
+    "Address",
     "App",
     "BrokerError",
     "HTMLResponse",

@@ -19,7 +19,9 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
 from . import _core
+from . import access_log as _access_log
 from .jsoncodec import dumps_bytes
+from .proxy_headers import ProxyHeaders, trusted_hosts_from
 from .requests import HTTPException, JSONResponse, Request, Response, compact_json
 from .routing import PathTemplate, routing_path
 from .sse import ReplayBuffer, encode_event, to_event
@@ -27,6 +29,9 @@ from .tls import TLSConfig
 from .websocket import CLOSED, CONNECTED, CONNECTING, WebSocket, WebSocketDisconnect  # noqa: F401
 
 logger = logging.getLogger("fasterapi")
+
+#: Longest timeout accepted from run()/the CLI, in seconds (one day).
+MAX_TIMEOUT = 86400.0
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -197,6 +202,15 @@ class App:
         self.port: int | None = None
         self._startup: list[Callable[[], Any]] = []
         self._shutdown: list[Callable[[], Any]] = []
+        # The front door, read by serve(); run() sets them (fasterapi run --proxy-headers ...).
+        #: Believe X-Forwarded-* / Forwarded from trusted peers (see fasterapi/proxy_headers.py).
+        self.proxy_headers = True
+        #: Trusted proxies: "*", or a comma list of IPs/CIDR networks; None: env
+        #: FORWARDED_ALLOW_IPS, else "127.0.0.1".
+        self.forwarded_allow_ips: str | None = None
+        #: One "fasterapi.access" line per request (when that logger is enabled for INFO).
+        self.access_log = True
+        self._front = ProxyHeaders(None)  # what Request/WebSocket.client resolve with; set by serve()
 
     # --- registration ------------------------------------------------------------
     def add_route(self, path: str, handler: Callable[..., Any], methods: Iterable[str] = ("GET",)) -> None:
@@ -714,16 +728,27 @@ class App:
     # --- serving ---------------------------------------------------------------------
     async def serve(self, host: str = "127.0.0.1", port: int = 8000, *, reuse_port: bool = False,
                     ready: Callable[[int], Any] | None = None, install_signal_handlers: bool = True,
-                    tls: TLSConfig | None = None, fd: int | None = None) -> None:
+                    tls: TLSConfig | None = None, fd: int | None = None, scheme: str | None = None) -> None:
         """Serve on the running asyncio loop until stop() or SIGINT/SIGTERM, then shut down gracefully.
         ``tls``: serve https/wss (see fasterapi.tls.TLSConfig; TLSConfigError naming the file at
         fault, before listening). ``fd``: serve an already-listening socket (e.g. a Unix socket)
-        instead of binding host:port."""
+        instead of binding host:port. ``scheme``: what ``request.scheme`` says without proxy
+        headers (None: "https" with ``tls``, else "http"; WebSockets: "ws"/"wss").
+        ValueError for a bad ``forwarded_allow_ips`` or ``scheme``."""
         loop = asyncio.get_running_loop()
+        if scheme is None:
+            scheme = "https" if tls is not None else "http"
+        trusted = trusted_hosts_from(self.forwarded_allow_ips) if self.proxy_headers else None
+        self._front = front = ProxyHeaders(trusted, scheme)
+        on_request, on_close = self._on_request, self._on_close
+        access = None
+        if _access_log.enabled(self.access_log):  # decided once: no per-request test when off
+            access = _access_log.AccessLog(front, on_request, on_close)
+            on_request, on_close = access.on_request, access.on_close
         extra: dict[str, Any] = tls.server_kwargs() if tls is not None else {}
         if fd is not None:
             extra["fd"] = fd
-        srv = _core.Server(self._on_request, self._on_ws_message, self._on_close, self._on_drain,
+        srv = _core.Server(on_request, self._on_ws_message, on_close, self._on_drain,
                            host=host, port=port, reuse_port=reuse_port, **self.limits, **extra)
         for r in self.ws_routes:
             r.native = srv.add_ws_route(**r.options)
@@ -743,7 +768,7 @@ class App:
             from .tls import TLSConfigError
 
             raise TLSConfigError(str(exc)) from None
-        self._server = srv
+        self._server = srv if access is None else access.bind(srv)
         self._bridge = bridge
         self._stop = asyncio.Event()
         installed: list[int] = []
@@ -800,6 +825,9 @@ class App:
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "info",
             loop: str = "auto", broker: str | None = None, max_restarts_per_minute: int | None = None, *,
+            proxy_headers: bool | None = None, forwarded_allow_ips: str | None = None,
+            access_log: bool | None = None, timeout_keep_alive: float | None = None,
+            limit_concurrency: int | None = None, timeout_graceful_shutdown: float | None = None,
             ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
             ssl_keyfile_password: str | None = None, ssl_ca_certs: str | None = None,
             ssl_ciphers: str | None = None, ssl_cert_reqs: int = 0, uds: str | None = None,
@@ -809,6 +837,17 @@ class App:
         (None: ``fasterapi.server.MAX_RESTARTS_PER_MINUTE``) before the parent stops and exits 1.
         ``loop``: "auto" (uvloop when installed), "uvloop" or "asyncio"; env FASTERAPI_LOOP overrides.
         ``broker``: overrides App(broker=...); checked once before forking (BrokerError naming the URL).
+        ``log_level``: "critical", "error", "warning", "info", "debug" or "trace".
+
+        uvicorn's names, each None = keep what the App has:
+        ``proxy_headers`` (True) and ``forwarded_allow_ips`` (None: env FORWARDED_ALLOW_IPS, else
+        "127.0.0.1"; "*" or a comma list of IPs/CIDR networks): ``client``/``scheme`` from
+        X-Forwarded-For/-Proto or Forwarded when the peer is trusted (fasterapi/proxy_headers.py);
+        ``access_log`` (True): one "fasterapi.access" line per request at INFO;
+        ``timeout_keep_alive`` (s) sets App(keepalive_timeout=), 5.0;
+        ``limit_concurrency`` sets App(max_connections=), 10000 per worker: connections beyond it
+        get 503 and are closed; ``timeout_graceful_shutdown`` (s) sets App(shutdown_timeout=), 10.0.
+
         ``ssl_*`` (uvicorn's names): serve https/wss natively; see fasterapi.tls.TLSConfig. The
         files are loaded once before forking: ``fasterapi.tls.TLSConfigError`` (a ValueError, one
         line naming the file) when one is missing, not PEM, encrypted without the right password,
@@ -816,7 +855,9 @@ class App:
         ``uds``: listen on this Unix domain socket path instead of host:port (a stale socket file
         is replaced; a live one or a non-socket file is an error; mode 0o666, as uvicorn).
         ``fd``: serve an already-listening socket inherited as this file descriptor.
-        Raises ``fasterapi.server.ListenError`` (an OSError, one line) when host:port cannot be bound."""
+
+        Raises ValueError for a bad value, ``fasterapi.server.ListenError`` (an OSError, one line)
+        when host:port cannot be bound."""
         from .server import run_app
         from .tls import tls_config
 
@@ -824,6 +865,9 @@ class App:
         if tls is not None:
             tls.check()
 
+        self.configure(proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips, access_log=access_log,
+                       timeout_keep_alive=timeout_keep_alive, limit_concurrency=limit_concurrency,
+                       timeout_graceful_shutdown=timeout_graceful_shutdown)
         if broker is not None:
             self.broker_url = broker
         url = self.broker_url or os.environ.get("FASTERAPI_BROKER")
@@ -835,10 +879,44 @@ class App:
         run_app(self, host, port, workers, log_level, loop, max_restarts_per_minute=max_restarts_per_minute,
                 tls=tls, uds=uds, fd=fd)
 
+    def configure(self, *, proxy_headers: bool | None = None, forwarded_allow_ips: str | None = None,
+                  access_log: bool | None = None, timeout_keep_alive: float | None = None,
+                  limit_concurrency: int | None = None, timeout_graceful_shutdown: float | None = None) -> None:
+        """Set the run() options above (None leaves one as it is) and check them now, so a bad
+        value is a ValueError before any worker starts."""
+        if proxy_headers is not None:
+            self.proxy_headers = bool(proxy_headers)
+        if forwarded_allow_ips is not None:
+            self.forwarded_allow_ips = forwarded_allow_ips
+        if self.proxy_headers:
+            trusted_hosts_from(self.forwarded_allow_ips)  # ValueError naming the bad entry
+        if access_log is not None:
+            self.access_log = bool(access_log)
+        if timeout_keep_alive is not None:
+            if not 0 < timeout_keep_alive <= MAX_TIMEOUT:  # the native side holds milliseconds in 32 bits
+                raise ValueError(f"timeout_keep_alive must be > 0 and <= {MAX_TIMEOUT:.0f} seconds, "
+                                 f"got {timeout_keep_alive}")
+            self.limits["keepalive_timeout"] = float(timeout_keep_alive)
+        if limit_concurrency is not None:
+            if limit_concurrency < 1:
+                raise ValueError(f"limit_concurrency must be >= 1, got {limit_concurrency}")
+            self.limits["max_connections"] = int(limit_concurrency)
+        if timeout_graceful_shutdown is not None:
+            if not 0 <= timeout_graceful_shutdown <= MAX_TIMEOUT:
+                raise ValueError(f"timeout_graceful_shutdown must be >= 0 and <= {MAX_TIMEOUT:.0f} seconds, "
+                                 f"got {timeout_graceful_shutdown}")
+            self.shutdown_timeout = float(timeout_graceful_shutdown)
+
 
 def _listen_url(host: str, port: int, tls: bool, fd: int | None) -> str:
-    if fd is not None and port == 0:
-        return f"fd {fd} (a Unix socket)" + (" with TLS" if tls else "")
+    if fd is not None:
+        import socket
+
+        with socket.socket(fileno=os.dup(fd)) as s:
+            name, unix = s.getsockname(), s.family == socket.AF_UNIX
+        if unix:
+            return f"unix:{name}" + (" (TLS)" if tls else "")
+        host = name[0]
     shown = f"[{host}]" if ":" in host else host
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl
 
 from .jsoncodec import dumps_bytes, dumps_str
+from .proxy_headers import Address, ProxyHeaders
 
 compact_json = dumps_str  # kept for callers of the old name
 
@@ -80,15 +81,24 @@ class QueryParams(Mapping[str, str]):
         return f"QueryParams({self._items!r})"
 
 
+_NO_PROXY = ProxyHeaders(None)  # an object built without an App: the peer is the client
+
+
 class RequestFacts:
-    """Lazily parsed ``headers`` and ``query_params`` (shared by Request and WebSocket);
-    subclasses hold ``_raw_headers``, ``raw_query``, ``_headers`` and ``_query``."""
+    """Lazily parsed ``headers``, ``query_params``, ``client`` and ``scheme`` (shared by
+    Request and WebSocket); subclasses hold ``_raw_headers``, ``raw_query``, ``_peer``,
+    ``app`` and the caches ``_headers``, ``_query``, ``_client``, ``_scheme``."""
 
     __slots__ = ()
+    _IS_WEBSOCKET = False
     _raw_headers: list[tuple[str, str]]
     raw_query: str
+    _peer: str
     _headers: Headers | None
     _query: QueryParams | None
+    _client: Address | None
+    _scheme: str | None
+    app: Any
 
     @property
     def headers(self) -> Headers:
@@ -102,18 +112,40 @@ class RequestFacts:
             self._query = QueryParams(self.raw_query)
         return self._query
 
+    @property
+    def client(self) -> Address:
+        """``Address(host, port)`` of the client: the TCP peer, or, when the peer is a trusted
+        proxy (``forwarded_allow_ips``), the client its forwarding headers name (port 0 when
+        they give none); see fasterapi/proxy_headers.py."""
+        if self._client is None:
+            self._resolve_client()
+        return self._client  # type: ignore[return-value]
+
+    @property
+    def scheme(self) -> str:
+        """"http"/"https" ("ws"/"wss" for a WebSocket): the listener's, or
+        ``X-Forwarded-Proto`` / ``Forwarded: proto=`` from a trusted proxy."""
+        if self._scheme is None:
+            self._resolve_client()
+        return self._scheme  # type: ignore[return-value]
+
+    def _resolve_client(self) -> None:
+        # On first use only: a handler that never asks pays nothing for proxy headers.
+        front = getattr(self.app, "_front", None) or _NO_PROXY
+        self._client, self._scheme = front.resolve(self._peer, self._raw_headers, self._IS_WEBSOCKET)
+
 
 class Request(RequestFacts):
     """One HTTP request. ``path`` is percent-decoded (UTF-8); ``raw_path`` is the request
     target's path exactly as sent, still encoded (ASGI's ``raw_path``, as ``str``), so
     ``/p/a%2Fb`` has ``path == "/p/a/b"`` and ``raw_path == "/p/a%2Fb"``; ``raw_query``
-    is the undecoded query string (no ``?``)."""
+    is the undecoded query string (no ``?``). ``client`` and ``scheme``: see RequestFacts."""
 
-    __slots__ = ("method", "path", "raw_path", "raw_query", "_raw_headers", "body", "client", "path_params",
-                 "http_version", "_headers", "_query", "app")
+    __slots__ = ("method", "path", "raw_path", "raw_query", "_raw_headers", "body", "_peer", "path_params",
+                 "http_version", "_headers", "_query", "_client", "_scheme", "app")
 
     def __init__(self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
-                 client: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None,
+                 peer: str, path_params: dict[str, Any], http_version: str = "1.1", app: Any = None,
                  raw_path: str | None = None) -> None:
         self.method = method
         self.path = path
@@ -121,11 +153,13 @@ class Request(RequestFacts):
         self.raw_query = query
         self._raw_headers = headers
         self.body = body
-        self.client = client
+        self._peer = peer  # native "host:port" of the TCP peer; ``client`` resolves it
         self.path_params = path_params
         self.http_version = http_version
         self._headers: Headers | None = None
         self._query: QueryParams | None = None
+        self._client: Address | None = None
+        self._scheme: str | None = None
         self.app = app
 
     @property

@@ -46,7 +46,16 @@ class ListenError(OSError):
         return str(self.strerror)  # without OSError's "[Errno N]" prefix: the message says it
 
 
+#: Below DEBUG, as uvicorn's "trace" (``--log-level trace``).
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+#: ``log_level`` names, most to least severe.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def _configure_logging(level: str) -> None:
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
 

@@ -13,6 +13,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from .proxy_headers import Address
 from .requests import Headers, QueryParams, RequestFacts, compact_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,13 +68,13 @@ CONNECTING, CONNECTED, CLOSED = 0, 1, 2
 
 
 class WebSocket(RequestFacts):
-    __slots__ = ("_app", "_srv", "conn", "path", "raw_path", "raw_query", "_raw_headers", "path_params", "client",
+    __slots__ = ("_app", "_srv", "conn", "path", "raw_path", "raw_query", "_raw_headers", "path_params", "_peer",
                  "subprotocol", "offered_subprotocols", "_default_subprotocol", "state", "_queue", "_waiter",
                  "_waiter_ends_iteration", "_drain", "close_code", "close_reason", "_headers", "_query",
-                 "handler", "_max_queue", "__weakref__")
+                 "_client", "_scheme", "handler", "_max_queue", "__weakref__")
 
     def __init__(self, app: "App", conn: int, path: str, query: str, headers: list[tuple[str, str]],
-                 path_params: dict[str, Any], client: str, offered: list[str], default_subprotocol: str,
+                 path_params: dict[str, Any], peer: str, offered: list[str], default_subprotocol: str,
                  max_queue: int, raw_path: str | None = None) -> None:
         self._app = app
         self._srv = app._server
@@ -83,7 +84,7 @@ class WebSocket(RequestFacts):
         self.raw_query = query
         self._raw_headers = headers
         self.path_params = path_params
-        self.client = client
+        self._peer = peer  # native "host:port"; ``client`` / ``scheme`` resolve it (RequestFacts)
         self.offered_subprotocols = offered
         self._default_subprotocol = default_subprotocol
         self.subprotocol: str | None = None
@@ -96,8 +97,16 @@ class WebSocket(RequestFacts):
         self.close_reason = ""
         self._headers: Headers | None = None
         self._query: QueryParams | None = None
+        self._client: Address | None = None
+        self._scheme: str | None = None
         self.handler: Any = None
         self._max_queue = max_queue
+
+    _IS_WEBSOCKET = True
+
+    @property
+    def app(self) -> "App":
+        return self._app
 
     # --- state -------------------------------------------------------------------
     @property

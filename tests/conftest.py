@@ -11,6 +11,7 @@ line that App.serve() writes once the socket listens; stderr is drained by a thr
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -215,22 +216,26 @@ class Spawner:
         return problems
 
 
-@pytest.fixture
-def spawn(native_server: None, server_cwd: Path) -> Iterator[Spawner]:
-    s = Spawner(server_cwd)
+@contextlib.contextmanager
+def spawner_in(cwd: Path) -> Iterator[Spawner]:
+    """A Spawner whose servers are stopped at the end; one that exits non-zero fails the test."""
+    s = Spawner(cwd)
     yield s
     problems = s.close()
     if problems:
         pytest.fail("\n\n".join(problems))
+
+
+@pytest.fixture
+def spawn(native_server: None, server_cwd: Path) -> Iterator[Spawner]:
+    with spawner_in(server_cwd) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def module_spawn(native_server: None, server_cwd: Path) -> Iterator[Spawner]:
-    s = Spawner(server_cwd)
-    yield s
-    problems = s.close()
-    if problems:
-        pytest.fail("\n\n".join(problems))
+    with spawner_in(server_cwd) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -158,3 +158,42 @@ def test_publish_delivery_count(server: ServerProcess, n: int) -> None:
             await ws.close()
 
     run(main())
+
+
+def test_publish_to_deflate_subscribers_with_shared_and_own_compression(server: ServerProcess) -> None:
+    """Subscribers without server context takeover share one compressed frame per window size;
+    one with context takeover compresses with its own context. Every one must inflate every
+    message: the payload repeats a 2 KiB random block, so a frame compressed with a 32 KiB
+    window would refer 2 KiB back, which a client that agreed to a 1 KiB window cannot follow."""
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    topic = "z-" + uuid.uuid4().hex
+    offers = {
+        "takeover": ClientPerMessageDeflateFactory(),
+        "shared-15": ClientPerMessageDeflateFactory(server_no_context_takeover=True),
+        "shared-10": ClientPerMessageDeflateFactory(server_no_context_takeover=True, server_max_window_bits=10),
+        "shared-10b": ClientPerMessageDeflateFactory(server_no_context_takeover=True, server_max_window_bits=10),
+    }
+
+    async def main() -> None:
+        subs = {}
+        for name, offer in offers.items():
+            ws = await connect(f"{server.ws_url}/ws/topic-deflate/{topic}", compression=None, extensions=[offer])
+            assert await ws.recv() == "subscribed"
+            subs[name] = ws
+        import os
+
+        block = os.urandom(1024).hex()  # 2 KiB of text, incompressible on its own
+        messages = [f"{i}:" + block + block + block for i in range(20)] + ["short", ""]
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            before = (await c.get("/stats")).json()["shared_compressions"]
+            for m in messages:
+                assert (await publish(c, topic, m))["delivered"] == len(offers)
+            # One compression per window size (15 and 10) per message, not one per subscriber.
+            assert (await c.get("/stats")).json()["shared_compressions"] - before == 2 * len(messages)
+        for name, ws in subs.items():
+            for m in messages:
+                assert await ws.recv() == m, name
+            await assert_nothing_pending(ws)
+            await ws.close()
+    run(main())

@@ -262,6 +262,36 @@ def test_sse_reset_when_redis_lost_the_stream(spawn: Spawner, redis_server: Any)
     assert late.events[1][2] == "4"
 
 
+def test_events_lost_in_an_outage_become_a_reset_event_for_every_replay_client(
+        spawn: Spawner, redis_aof: Any) -> None:
+    a = start(spawn, redis_aof)
+    b = start(spawn, redis_aof)
+    live = SSEClient()                        # on A; the lost events are published on B
+    reader = attach(live, a.url + "/feed", lambda evs: len(evs) >= 6)
+    publish(b, "feed", 1, 3)
+    live.wait(lambda evs: len(evs) >= 4, 10)
+    before_gap = live.last_id
+    redis_aof.stop()
+    wait_until(lambda: stats(b)["broker_connected"] == 0, 5)
+    publish(b, "feed", 4, 5)                  # nowhere to store them: lost, counted on B
+    assert stats(b)["broker_publish_failed"] >= 5
+    redis_aof.start()
+    wait_until(lambda: stats(b)["broker_connected"] == 1, 5)
+    live.wait(lambda evs: len(evs) >= 5, 10)
+    rid, event, data = live.events[4]
+    assert event == "fasterapi-reset"         # never a silent gap: the client reloads its state
+    assert json.loads(data) == {"reason": "lost", "last_event_id": None, "lost": 5}
+    publish(b, "feed", 9, 1)
+    reader.join(10)
+    assert live.data() == ["1", "2", "3", "9"]
+    # A client resuming from before the gap, on either process, meets the same reset on its way.
+    for srv in (a, b):
+        late = SSEClient()
+        late.read(srv.url + "/feed", lambda evs: len(evs) >= 2, last_id=before_gap, timeout=10)
+        assert [(e, d) for _, e, d in late.events] == [("fasterapi-reset", data), (None, "9")]
+        assert late.events[0][0] == rid
+
+
 # --- outage ----------------------------------------------------------------------------------------
 def test_outage_local_delivery_continues_and_remote_resumes(spawn: Spawner, redis_server: Any) -> None:
     a = start(spawn, redis_server)

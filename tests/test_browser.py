@@ -26,18 +26,22 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 WAIT = 30  # generous: chromium on a busy 2-core machine
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory):
+def chrome(profile: Path, *extra: str):
     opts = Options()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--disable-extensions", "--no-first-run", "--disable-background-networking",
                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                "--disable-backgrounding-occluded-windows",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+                "--disable-backgrounding-occluded-windows", f"--user-data-dir={profile}", *extra):
         opts.add_argument(arg)
     d = webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
     d.set_page_load_timeout(WAIT)
+    return d
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory):
+    d = chrome(tmp_path_factory.mktemp("chromium-profile"))
     yield d
     d.quit()
 
@@ -126,3 +130,37 @@ def test_chat_two_workers_through_redis(spawn: Spawner, driver, redis_server) ->
     WebDriverWait(driver, WAIT).until(lambda d: "alice: hi bob, alice here" in log_text(d))
     driver.close()
     driver.switch_to.window(alice)
+
+
+def test_chat_over_https_and_wss(spawn: Spawner, tmp_path: Path) -> None:
+    """An https page opening wss:// to the same server, with the test certificate trusted by
+    its public key (Chromium's --ignore-certificate-errors-spki-list trusts exactly that key)."""
+    import base64
+    import hashlib
+
+    import trustme
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    leaf = trustme.CA().issue_cert("localhost", "127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.cert_chain_pems[0].write_to_path(cert)
+    leaf.private_key_pem.write_to_path(key)
+    spki = x509.load_pem_x509_certificate(cert.read_bytes()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    srv = spawn.start(["-m", "fasterapi", "run", "examples.websocket_chat:app", "--port", "0",
+                       "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)])
+    d = chrome(tmp_path / "profile", f"--ignore-certificate-errors-spki-list={pin}")
+    try:
+        url = f"https://localhost:{srv.port}/"
+        alice = join_chat(d, url, "alice")
+        assert d.execute_script("return location.protocol") == "https:"
+        d.switch_to.new_window("tab")
+        join_chat(d, url, "bob")
+        d.find_element(By.ID, "text").send_keys("hello over wss")
+        d.find_element(By.ID, "send").click()
+        d.switch_to.window(alice)
+        WebDriverWait(d, WAIT).until(lambda dr: "bob: hello over wss" in log_text(dr))
+    finally:
+        d.quit()

@@ -23,8 +23,21 @@ class Server:
         send_low_water: int = 262144,
         max_send_buffer: int = 67108864,
         close_timeout: float = 3.0,
+        ssl_certfile: str = "",
+        ssl_keyfile: str = "",
+        ssl_keyfile_password: str = "",
+        ssl_ca_certs: str = "",
+        ssl_ciphers: str = "",
+        ssl_cert_reqs: int = 0,
+        ssl_ticket_key: bytes = b"",
+        fd: int = -1,
     ) -> None: ...
-    def listen(self) -> int: ...
+    def listen(self) -> int:
+        """Load the TLS files (ValueError naming the file), then bind and listen (or adopt fd);
+        returns the bound port (0 for a Unix socket)."""
+    @property
+    def tls(self) -> bool:
+        """True once listen() has set up TLS (https/wss)."""
     def fileno(self) -> int: ...
     def poll(self) -> None: ...
     def add_ws_route(
@@ -87,3 +100,13 @@ def encode_sse(
     retry: int | None = None,
     comment: str | None = None,
 ) -> bytes: ...
+
+def check_tls(
+    ssl_certfile: str,
+    ssl_keyfile: str = "",
+    ssl_keyfile_password: str = "",
+    ssl_ca_certs: str = "",
+    ssl_ciphers: str = "",
+    ssl_cert_reqs: int = 0,
+) -> None:
+    """Load and check TLS files as the server will; ValueError naming the file or option at fault."""

@@ -56,7 +56,14 @@ class Broker(ABC):
     @abstractmethod
     def append(self, topic: str, data: bytes, notify: bytes, maxlen: int) -> None:
         """Atomically append ``data`` to the topic's stream (trimmed to about ``maxlen``) and
-        publish ``notify`` on the topic, queued in order with ``publish``."""
+        publish ``notify`` on the topic, queued in order with ``publish``. An append that cannot
+        be made (broker down, queue full, command failed) is reported to
+        ``on_append_lost(topic, data)`` (set by the owner), so the gap can be marked."""
+
+    @property
+    @abstractmethod
+    def up(self) -> bool:
+        """True while the broker is reachable (appends are accepted)."""
 
     @abstractmethod
     async def stream_tip(self, topic: str) -> tuple[str, str]:

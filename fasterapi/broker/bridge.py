@@ -30,7 +30,7 @@ logger = logging.getLogger("fasterapi.broker")
 
 REPLAY_PREFIX = "\x00replay:"  # native topic of a replay route's subscribers (not a valid user topic)
 RESET_EVENT = "fasterapi-reset"
-_TEXT, _STREAM = 1, 2
+_TEXT, _STREAM, _MARK = 1, 2, 4  # _MARK: a stream-only entry, nothing for live subscribers
 _HDR = struct.Struct("!2s8sBH")  # magic, origin, flags, event name length
 
 
@@ -39,6 +39,31 @@ def reset_event(epoch: str, cursor: str, reason: str, last: str | None) -> bytes
     its id resumes from here. The client's view of the topic has a gap: reload state."""
     return encode_event(json.dumps({"reason": reason, "last_event_id": last}, separators=(",", ":")),
                         RESET_EVENT, f"{epoch}:{cursor}")
+
+
+def _entry(event: str | None, raw: bytes) -> bytes:
+    """A stream entry: event name length, event name, data."""
+    ev = (event or "").encode()
+    return struct.pack("!H", len(ev)) + ev + raw
+
+
+def _lost_marker(n: int) -> bytes:
+    """The stream entry that stands where ``n`` events could not be stored (broker down): every
+    subscriber, live or resuming across it, receives it as ``event: fasterapi-reset`` with data
+    ``{"reason": "lost", "last_event_id": null, "lost": n}``."""
+    return _entry(RESET_EVENT, json.dumps({"reason": "lost", "last_event_id": None, "lost": n},
+                                          separators=(",", ":")).encode())
+
+
+def _marker_count(data: bytes) -> int:
+    """How many lost events a stream entry stands for: its ``lost`` if it is a marker, else 1."""
+    (elen,) = struct.unpack_from("!H", data)
+    if data[2:2 + elen] == RESET_EVENT.encode():
+        try:
+            return int(json.loads(data[2 + elen:])["lost"])
+        except (ValueError, KeyError, TypeError):
+            return 1
+    return 1
 
 
 class _ReplayTopic:
@@ -72,6 +97,10 @@ class Bridge:
         self.subscribed: set[str] = set()
         self._sync_scheduled = False
         self.stale_closed = 0
+        # Replay topics with events this worker could not append (broker down): a marker entry
+        # goes into the stream as soon as the broker takes appends again, so no subscriber, in
+        # any worker, now or resuming later, sees that gap without a reset event.
+        self.gaps: dict[str, int] = {}
 
     async def start(self, srv: Any) -> None:
         self.srv = srv
@@ -80,6 +109,7 @@ class Bridge:
         b.on_message = self._on_message
         b.on_subscribed = self._on_subscribed
         b.on_state = self._on_state
+        b.on_append_lost = self._on_append_lost
         await b.start()
 
     async def stop(self) -> None:
@@ -136,9 +166,22 @@ class Bridge:
         if maxlen is None:
             self.broker.publish(topic, _HDR.pack(b"F1", self.origin, _TEXT if text else 0, len(ev)) + ev + raw)
         else:
+            if self.gaps and self.broker.up:
+                self._mark_gaps()  # before this event: the reset stands where the lost ones were
             env = _HDR.pack(b"F1", self.origin, (_TEXT if text else 0) | _STREAM, len(ev)) + ev + raw
-            self.broker.append(topic, struct.pack("!H", len(ev)) + ev + raw, env, maxlen)
+            self.broker.append(topic, _entry(event, raw), env, maxlen)
         return n
+
+    def _on_append_lost(self, topic: str, data: bytes) -> None:
+        self.gaps[topic] = self.gaps.get(topic, 0) + _marker_count(data)
+
+    def _mark_gaps(self) -> None:
+        gaps, self.gaps = self.gaps, {}
+        for topic, n in gaps.items():
+            logger.warning("%d event(s) for replay topic %r could not reach the broker; "
+                           "its SSE clients get a reset event", n, topic)
+            env = _HDR.pack(b"F1", self.origin, _STREAM | _MARK, 0)
+            self.broker.append(topic, _lost_marker(n), env, self.maxlen[topic])
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if len(payload) < _HDR.size:
@@ -146,7 +189,7 @@ class Bridge:
         magic, origin, flags, elen = _HDR.unpack_from(payload)
         if magic != b"F1":
             return
-        if origin != self.origin:  # the publisher delivered locally already
+        if origin != self.origin and not flags & _MARK:  # the publisher delivered locally already
             off = _HDR.size + elen
             data: str | bytes = payload[off:]
             if flags & _TEXT:
@@ -168,6 +211,8 @@ class Bridge:
             self._kick(topic, rt)
 
     def _on_state(self, up: bool) -> None:
+        if up and self.gaps:
+            self._mark_gaps()
         if up:
             for topic, rt in self.replay.items():
                 rt.want_read = True

@@ -94,6 +94,7 @@ class RedisBroker(Broker):
         self.on_message = lambda topic, payload: None
         self.on_subscribed = lambda topic: None
         self.on_state = lambda up: None
+        self.on_append_lost = lambda topic, data: None
         self._topics: set[str] = set()      # wanted
         self._applied: set[str] = set()     # sent to the live pub/sub connection
         self._ps: Any = None
@@ -249,9 +250,19 @@ class RedisBroker(Broker):
                 await ps.ping(b"hb")
 
     # --- publishing -----------------------------------------------------------------------
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def _lost(self, ops: Iterable[tuple]) -> None:
+        for op in ops:
+            self._st["broker_publish_failed"] += 1
+            if op[0] == "x":
+                self.on_append_lost(op[1], op[2])
+
     def _enqueue(self, op: tuple) -> None:
         if not self._up or len(self._queue) >= self.max_queue:
-            self._st["broker_publish_failed"] += 1
+            self._lost((op,))
             return
         self._queue.append(op)
         self._wake.set()
@@ -280,14 +291,15 @@ class RedisBroker(Broker):
                                   op[2], PREFIX + "t:" + t, op[3])
                 try:
                     res = await pipe.execute(raise_on_error=False)
-                    bad = sum(1 for r in res if isinstance(r, Exception))
-                    self._st["broker_published"] += len(batch) - bad
-                    self._st["broker_publish_failed"] += bad
+                    bad = [op for op, r in zip(batch, res) if isinstance(r, Exception)]
+                    self._st["broker_published"] += len(batch) - len(bad)
+                    self._lost(bad)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - lost: counted, never retried (at-most-once)
                     logger.debug("broker publish failed: %s", exc)
-                    self._st["broker_publish_failed"] += len(batch) + len(q)
+                    self._lost(batch)
+                    self._lost(q)
                     q.clear()
 
     # --- streams ----------------------------------------------------------------------------

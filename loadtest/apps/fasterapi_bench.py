@@ -94,8 +94,9 @@ def main() -> None:
     ok, why = available()
     if not ok:
         raise SystemExit(f"fasterapi bench app not available: {why}")
+    # No access log: the peers run without theirs (uvicorn access_log=False, aiohttp access_log=None).
     make_app(args.handler).run(host=args.host, port=args.port, workers=args.workers, broker=args.broker,
-                               ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+                               access_log=False, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ POST /end/{topic}          publishes the end marker (index 0xffffffff)
 GET  /stats                app.stats() + pid + this worker's open connection count
 GET  /state/{key}          what handlers recorded (404 until recorded)
 GET  /hello                "hello"
+GET  /big?n=BYTES          a response body of n bytes (default 8 MiB)
+
+--ssl-certfile/--ssl-keyfile serve https/wss; --uds PATH a Unix socket instead of --port.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ parser.add_argument("--request-timeout", type=float, default=10.0)
 parser.add_argument("--max-connections", type=int, default=10000)
 parser.add_argument("--nofile", type=int, default=0, help="raise RLIMIT_NOFILE to this (soft, capped at hard)")
 parser.add_argument("--workers", type=int, default=1)
+parser.add_argument("--ssl-certfile", default=None)
+parser.add_argument("--ssl-keyfile", default=None)
+parser.add_argument("--uds", default=None)
 args, _ = parser.parse_known_args()
 
 if args.nofile:
@@ -54,6 +60,11 @@ FLOOD = {"published": 0, "delivered": 0, "done": True}
 @app.get("/hello")
 def hello() -> str:
     return "hello"
+
+
+@app.get("/big")
+def big(n: int = 8 << 20) -> bytes:
+    return bytes(range(256)) * (n // 256)
 
 
 @app.get("/state/{key}")
@@ -170,4 +181,5 @@ def flood_status() -> dict:
 
 
 if __name__ == "__main__":
-    app.run(host=args.host, port=args.port, workers=args.workers)
+    app.run(host=args.host, port=args.port, workers=args.workers, ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile, uds=args.uds)

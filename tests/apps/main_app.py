@@ -113,7 +113,7 @@ def pid() -> dict:
 
 @app.get("/peer")
 def peer(request: Request) -> dict:
-    return {"client": request.client}
+    return {"client": "%s:%d" % request.client}
 
 
 @app.get("/slow")
@@ -207,7 +207,7 @@ async def ws_params(ws: WebSocket, room: str, n: int) -> None:
     await ws.accept(headers={"X-Room": room})
     await ws.send_json({"room": room, "n": n, "n_type": type(n).__name__, "path": ws.path,
                         "path_params": ws.path_params, "query": dict(ws.query_params),
-                        "x_test": ws.headers.get("x-test"), "client": ws.client})
+                        "x_test": ws.headers.get("x-test"), "client": "%s:%d" % ws.client})
     await ws.receive()
 
 
@@ -363,6 +363,11 @@ async def ws_topic(ws: WebSocket, name: str) -> None:
             await ws.send("echo:" + str(message))
 
 
+@app.websocket("/ws/topic-deflate/{name}", compression=True)
+async def ws_topic_deflate(ws: WebSocket, name: str) -> None:
+    await ws_topic(ws, name)
+
+
 @app.post("/publish/{topic}")
 def publish(request: Request, topic: str) -> dict:
     binary = request.query_params.get("binary") == "1"
@@ -379,6 +384,11 @@ def publish_json(request: Request, topic: str) -> dict:
 def publish_sse(request: Request, topic: str) -> dict:
     ev_id = request.query_params.get("id")
     return {"delivered": app.publish(topic, request.text(), event="news", id=ev_id)}
+
+
+@app.get("/stats")
+def stats() -> dict:
+    return app.stats()
 
 
 @app.get("/subscribers/{topic}")

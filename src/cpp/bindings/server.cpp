@@ -398,6 +398,7 @@ FASTERAPI_BIND_ORDERED(server, 200) {
             d["send_overflow"] = st.send_overflow;
             d["http_errors"] = st.http_errors;
             d["tls_errors"] = st.tls_errors;
+            d["shared_compressions"] = st.shared_compressions;
             d["connections"] = s.server.connection_count();
             return d;
         });

@@ -18,6 +18,7 @@ constexpr uint32_t kTickMs = 250;
 constexpr size_t kReadChunk = 256u << 10;
 constexpr uint64_t kTimerTag = 1;  // epoll data for the timer fd (connections use pointers)
 constexpr uint64_t kListenTag = 2;
+constexpr uint64_t kWakeTag = 3;   // eventfd: corked output waits for the next poll()
 
 inline uint64_t monotonic_ms() {
     timespec ts{};
@@ -69,6 +70,7 @@ struct Connection {
     bool http11 = true;
     bool read_paused = false;     // output above send_high_water: EPOLLIN off until below low water
     bool tls_want_write = false;  // a TLS read (handshake) needs the socket writable first
+    bool corked = false;          // holds published output until the end of this loop iteration
     uint32_t events = 0;
     int sse_route = -1;
     size_t head_len = 0;          // of the request whose body is being read

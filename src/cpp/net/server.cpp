@@ -5,6 +5,7 @@
 #include "net/connection.h"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <vector>
@@ -20,6 +21,10 @@ Server::Server(ServerConfig cfg, Callbacks* cb) : cfg_(std::move(cfg)), cb_(cb) 
     ev.events = EPOLLIN;
     ev.data.u64 = kTimerTag;
     epoll_ctl(epfd_, EPOLL_CTL_ADD, timer_fd_, &ev);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    ev.data.u64 = kWakeTag;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, wake_fd_, &ev);
     rbuf_.resize(kReadChunk);
     now_ms_ = monotonic_ms();
 }
@@ -34,6 +39,7 @@ Server::~Server() {
     reap();
     if (listen_fd_ >= 0) ::close(listen_fd_);
     if (timer_fd_ >= 0) ::close(timer_fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
     if (epfd_ >= 0) ::close(epfd_);
 }
 
@@ -67,6 +73,7 @@ long long Server::buffered(uint64_t id) const {
 
 void Server::poll() {
     epoll_event evs[256];
+    in_poll_ = true;
     // Bounded rounds so one poll() never starves the asyncio loop.
     for (int round = 0; round < 4; ++round) {
         int n = epoll_wait(epfd_, evs, 256, 0);
@@ -81,14 +88,21 @@ void Server::poll() {
                 on_timer();
             } else if (tag == kListenTag) {
                 on_accept();
+            } else if (tag == kWakeTag) {
+                uint64_t count;
+                while (read(wake_fd_, &count, sizeof count) > 0) {
+                }
             } else {
                 auto* c = reinterpret_cast<Connection*>(evs[i].data.ptr);
                 if (!c->closed) handle_io(c, evs[i].events);
             }
         }
+        uncork();  // what this round published leaves now, one write per connection
         reap();
         if (n < 256) break;
     }
+    uncork();  // publishes made outside poll() (they woke us)
+    in_poll_ = false;
     reap();
 }
 

@@ -8,6 +8,7 @@
 // Server synchronously (send, close, publish...). Connections are named by a
 // 64-bit id that is never reused, so a stale id is detected, not misdirected.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -88,7 +89,8 @@ class Callbacks {
 struct Stats {
     uint64_t accepted = 0, refused_full = 0, closed = 0, requests = 0, ws_messages_in = 0,
              ws_messages_out = 0, protocol_errors = 0, timeouts = 0, slow_dropped = 0,
-             slow_closed = 0, send_overflow = 0, http_errors = 0, tls_errors = 0;
+             slow_closed = 0, send_overflow = 0, http_errors = 0, tls_errors = 0,
+             shared_compressions = 0;  // publish(): frames compressed once for many subscribers
 };
 
 struct Connection;
@@ -188,6 +190,7 @@ class Server {
         return cfg_.max_pending_input + cfg_.http_limits.max_header_bytes + cfg_.http_limits.max_body_size;
     }
     void flush(Connection* c);
+    void uncork();
     void update_events(Connection* c);
     void close_conn(Connection* c, uint16_t code, std::string_view reason, bool notify = true);
     void send_ws_frame(Connection* c, int opcode, std::string_view payload, bool compress_ok);
@@ -201,7 +204,7 @@ class Server {
     ServerConfig cfg_;
     Callbacks* cb_;
     std::unique_ptr<TlsContext> tls_;  // built by listen(), before the port is taken
-    int epfd_ = -1, listen_fd_ = -1, timer_fd_ = -1;
+    int epfd_ = -1, listen_fd_ = -1, timer_fd_ = -1, wake_fd_ = -1;
     int port_ = 0;
     bool shutting_down_ = false;
     bool timer_armed_ = false;
@@ -214,6 +217,16 @@ class Server {
     std::unordered_map<std::string, std::unordered_set<Connection*>> topics_;
     std::unordered_set<std::string> changed_topics_;
     bool track_topics_ = false;
+    // Publish corking: output written while corking_ is appended, not sent; every connection
+    // touched is listed (by id: it may close meanwhile) and flushed once by uncork(), at the
+    // end of poll(). A publish outside poll() wakes the loop through wake_fd_ so the next
+    // poll() comes at once: all publishes of one loop iteration leave in one write per peer.
+    // One compressor per window size for publish() to subscribers without server context
+    // takeover: their frames are identical, so each publish compresses once per size.
+    std::array<std::unique_ptr<ws::Deflater>, 16> shared_deflaters_;
+    bool corking_ = false;
+    bool in_poll_ = false;
+    std::vector<uint64_t> corked_;
     std::vector<uint8_t> rbuf_;     // shared read buffer: only leftovers are copied per connection
     http::Request scratch_req_{};   // the request being dispatched (views into input)
     Connection* dispatching_ = nullptr;

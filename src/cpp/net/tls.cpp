@@ -116,8 +116,11 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         if (SSL_CTX_use_certificate_chain_file(ctx_, cfg.certfile.c_str()) != 1)
             throw std::invalid_argument(quoted("ssl_certfile", cfg.certfile) +
                                         ": not a PEM certificate chain (" + drain_errors() + ")");
+        const std::string mismatch = quoted(key_option, keyfile) + " does not match the certificate in " +
+                                     quoted("ssl_certfile", cfg.certfile);
         if (SSL_CTX_use_PrivateKey_file(ctx_, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
             std::string why = drain_errors();
+            if (why.find("key values mismatch") != std::string::npos) throw std::invalid_argument(mismatch);
             bool bad_password = why.find("bad decrypt") != std::string::npos ||
                                 why.find("bad password") != std::string::npos ||
                                 why.find("problems getting password") != std::string::npos;
@@ -126,9 +129,7 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
                                                       : "wrong ssl_keyfile_password";
             throw std::invalid_argument(quoted(key_option, keyfile) + ": " + hint + " (" + why + ")");
         }
-        if (SSL_CTX_check_private_key(ctx_) != 1)
-            throw std::invalid_argument(quoted(key_option, keyfile) + " does not match the certificate in " +
-                                        quoted("ssl_certfile", cfg.certfile));
+        if (SSL_CTX_check_private_key(ctx_) != 1) throw std::invalid_argument(mismatch);
         SSL_CTX_set_default_passwd_cb_userdata(ctx_, nullptr);  // cfg.password need not outlive this
         if (!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, cfg.ciphers.c_str()) != 1)
             throw std::invalid_argument("ssl_ciphers '" + cfg.ciphers + "': no usable cipher (" +
@@ -148,6 +149,7 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         // Resumption: stateless tickets (TLS 1.3 and 1.2) plus a server-side cache for
         // TLS 1.2 session ids; the id context is required once client certificates are used.
         SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx_, 4096);  // ~1 KiB each: bounded, not OpenSSL's 20480
         static const unsigned char kSidCtx[] = "fasterapi";
         SSL_CTX_set_session_id_context(ctx_, kSidCtx, sizeof kSidCtx - 1);
         SSL_CTX_set_num_tickets(ctx_, 1);  // one ticket per handshake: clients reuse it once
@@ -174,29 +176,15 @@ SSL* TlsContext::accept(int fd) const {
     return ssl;
 }
 
-TlsIo tls_read(SSL* ssl, void* buf, size_t len) {
-    TlsIo io;
-    auto* p = static_cast<char*>(buf);
-    while (io.bytes + kMaxRecord <= len) {
-        ERR_clear_error();
-        int n = SSL_read(ssl, p + io.bytes, static_cast<int>(std::min<size_t>(len - io.bytes, INT_MAX)));
-        if (n > 0) {
-            io.bytes += static_cast<size_t>(n);
-            continue;
-        }
-        TlsIo f = failure(ssl, n);
-        f.bytes = io.bytes;
-        return f;
-    }
-    return io;  // buf full: more may be waiting in the socket
-}
+namespace {
 
-TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
+// Repeats `op(offset)` (one SSL_read or SSL_write) while `more(offset)` holds and it makes progress.
+template <class Op, class More>
+TlsIo repeat_io(SSL* ssl, Op op, More more) {
     TlsIo io;
-    const auto* p = static_cast<const char*>(buf);
-    while (io.bytes < len) {
+    while (more(io.bytes)) {
         ERR_clear_error();
-        int n = SSL_write(ssl, p + io.bytes, static_cast<int>(std::min<size_t>(len - io.bytes, INT_MAX)));
+        int n = op(io.bytes);
         if (n > 0) {
             io.bytes += static_cast<size_t>(n);
             continue;
@@ -206,6 +194,25 @@ TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
         return f;
     }
     return io;
+}
+
+int clamp_int(size_t n) { return static_cast<int>(std::min<size_t>(n, INT_MAX)); }
+
+}  // namespace
+
+TlsIo tls_read(SSL* ssl, void* buf, size_t len) {
+    auto* p = static_cast<char*>(buf);
+    // Stops with Ok when buf is full (more may be waiting in the socket).
+    return repeat_io(
+        ssl, [&](size_t off) { return SSL_read(ssl, p + off, clamp_int(len - off)); },
+        [&](size_t off) { return off + kMaxRecord <= len; });
+}
+
+TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
+    const auto* p = static_cast<const char*>(buf);
+    return repeat_io(
+        ssl, [&](size_t off) { return SSL_write(ssl, p + off, clamp_int(len - off)); },
+        [&](size_t off) { return off < len; });
 }
 
 void tls_shutdown(SSL* ssl) {

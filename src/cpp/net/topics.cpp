@@ -68,9 +68,11 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
                        std::string_view sse_encoded) {
     auto it = topics_.find(topic);
     if (it == topics_.end()) return 0;
-    // Frames built once: plain, and compressed with a fresh context (valid for any
-    // peer whose server-side context is reset per message); SSE chunk once.
-    std::string plain, shared_z, sse_chunk;
+    // Frames built once: plain, compressed once per window size for peers whose server-side
+    // context is reset per message (server_no_context_takeover: any of them can inflate the
+    // same bytes, as with uWS's shared compressor), and the SSE chunk once.
+    std::string plain, sse_chunk;
+    std::array<std::string, 16> shared_z;
     uint8_t hdr[14];
     size_t hl = ws::write_frame_header(hdr, text ? ws::Opcode::Text : ws::Opcode::Binary, true, false,
                                        data.size(), nullptr);
@@ -78,6 +80,8 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
     plain.append(data);
     std::vector<Connection*> targets(it->second.begin(), it->second.end());
     size_t delivered = 0;
+    bool was_corking = corking_;  // a callback below may publish again (nested)
+    corking_ = true;  // every write below waits for uncork(): one write per subscriber per loop iteration
     for (Connection* c : targets) {
         if (c->closed) continue;
         if (c->kind == ConnKind::WebSocket) {
@@ -101,7 +105,26 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
                 }
                 continue;
             }
-            if (c->ws->deflate) {
+            if (c->ws->deflate && c->ws->params.server_no_context_takeover && !ro.fragment_size &&
+                data.size() >= ro.deflate.min_size) {
+                int bits = std::clamp(c->ws->params.server_max_window_bits, 9, 15);
+                std::string& z = shared_z[static_cast<size_t>(bits)];
+                if (z.empty()) {
+                    auto& d = shared_deflaters_[static_cast<size_t>(bits)];
+                    if (!d)
+                        d = std::make_unique<ws::Deflater>(bits, ro.deflate.mem_level, true,
+                                                           ro.deflate.compression_level);
+                    std::string payload;
+                    d->compress(data, payload);
+                    uint8_t zh[14];
+                    size_t zl = ws::write_frame_header(zh, text ? ws::Opcode::Text : ws::Opcode::Binary, true,
+                                                       true, payload.size(), nullptr);
+                    z.assign(reinterpret_cast<char*>(zh), zl);
+                    z.append(payload);
+                    stats_.shared_compressions++;
+                }
+                write_out(c, z);
+            } else if (c->ws->deflate) {
                 send_ws_frame(c, text ? 1 : 2, data, true);
             } else {
                 write_out(c, plain);
@@ -129,6 +152,7 @@ size_t Server::publish(const std::string& topic, std::string_view data, bool tex
             delivered++;
         }
     }
+    corking_ = was_corking;
     return delivered;
 }
 

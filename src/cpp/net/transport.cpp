@@ -117,21 +117,26 @@ bool Server::read_tls(Connection* c) {
             return false;
         case TlsStatus::Error:
             stats_.tls_errors++;
+            // From here the connection is plain bytes: OpenSSL has already queued its alert.
+            // A lingering close (as for an HTTP error) keeps unread input from turning our
+            // last bytes into a reset.
+            tls_free(c->ssl);
+            c->ssl = nullptr;
+            c->tls_want_write = false;
             if (io.plain_http) {
                 // Someone typed http:// for an https:// port: say so in a form they can read.
                 static constexpr char kPlain[] =
                     "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 47\r\n"
                     "Connection: close\r\n\r\nThis port speaks TLS: use https:// or wss://.\r\n";
-                ssize_t w = ::write(c->fd, kPlain, sizeof kPlain - 1);
-                (void)w;
+                write_out(c, kPlain);
+                if (c->closed) return false;
             }
-            close_conn(c, 1006, "TLS error");
+            c->close_after_flush = true;
+            flush(c);
             return false;
     }
     return false;
 }
-
-// Consumes what it can; keeps the unconsumed tail in c->in.
 
 // Appends to the unsent output within max_send_buffer: the cap is checked before the
 // buffer grows, and growth never reserves past the cap (a plain append doubles, so the
@@ -192,6 +197,24 @@ long Server::send_now(Connection* c, std::string_view a, std::string_view b) {
 bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
     if (c->closed) return false;
     c->last_send_ms = now_ms_;
+    if (corking_ && (c->corked || c->buffered() == 0)) {
+        // Held for uncork(); a connection with output already waiting for EPOLLOUT just appends.
+        if (!buffer_out(c, a, b)) {
+            stats_.send_overflow++;
+            close_conn(c, 1008, "send buffer overflow");
+            return false;
+        }
+        if (!c->corked) {
+            c->corked = true;
+            corked_.push_back(c->id);
+            if (!in_poll_ && corked_.size() == 1) {
+                uint64_t one = 1;
+                ssize_t w = ::write(wake_fd_, &one, sizeof one);  // the loop calls poll() next
+                (void)w;
+            }
+        }
+        return true;
+    }
     if (c->buffered() == 0) {
         c->out.clear();
         c->out_off = 0;
@@ -218,6 +241,18 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
     }
     update_events(c);
     return true;
+}
+
+void Server::uncork() {
+    if (corked_.empty()) return;
+    std::vector<uint64_t> ids;
+    ids.swap(corked_);  // flush() may run callbacks that publish again: they cork anew
+    for (uint64_t id : ids) {
+        Connection* c = find(id);
+        if (!c || !c->corked) continue;
+        c->corked = false;
+        flush(c);
+    }
 }
 
 void Server::flush(Connection* c) {
