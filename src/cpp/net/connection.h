@@ -71,6 +71,7 @@ struct Connection {
     bool read_paused = false;     // output above send_high_water: EPOLLIN off until below low water
     bool tls_want_write = false;  // a TLS read (handshake) needs the socket writable first
     bool corked = false;          // holds published output until the end of this loop iteration
+    bool read_deferred = false;   // TLS bytes read ahead wait for the next poll() round
     uint32_t events = 0;
     int sse_route = -1;
     size_t head_len = 0;          // of the request whose body is being read

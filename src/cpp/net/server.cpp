@@ -97,6 +97,7 @@ void Server::poll() {
                 if (!c->closed) handle_io(c, evs[i].events);
             }
         }
+        if (!deferred_reads_.empty()) run_deferred_reads();
         uncork();  // what this round published leaves now, one write per connection
         reap();
         if (n < 256) break;

@@ -191,6 +191,9 @@ class Server {
     }
     void flush(Connection* c);
     void uncork();
+    void wake();
+    void defer_read(Connection* c);
+    void run_deferred_reads();
     void update_events(Connection* c);
     void close_conn(Connection* c, uint16_t code, std::string_view reason, bool notify = true);
     void send_ws_frame(Connection* c, int opcode, std::string_view payload, bool compress_ok);
@@ -227,6 +230,7 @@ class Server {
     bool corking_ = false;
     bool in_poll_ = false;
     std::vector<uint64_t> corked_;
+    std::vector<uint64_t> deferred_reads_;  // TLS connections with read-ahead bytes to process
     std::vector<uint8_t> rbuf_;     // shared read buffer: only leftovers are copied per connection
     http::Request scratch_req_{};   // the request being dispatched (views into input)
     Connection* dispatching_ = nullptr;

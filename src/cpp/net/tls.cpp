@@ -17,17 +17,6 @@ namespace {
 // Records are at most 16 KiB of plaintext: a read stops before a record could overflow buf.
 constexpr size_t kMaxRecord = 16384;
 
-std::string drain_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
-
 std::string quoted(const char* option, const std::string& path) {
     return std::string(option) + " '" + path + "'";
 }
@@ -82,7 +71,7 @@ TlsIo failure(SSL* ssl, int rc) {
         default:
             io.status = TlsStatus::Error;
             io.plain_http = ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST;
-            io.error = drain_errors();
+            io.error = tls_drain_errors();
             return io;
     }
 }
@@ -104,22 +93,25 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         throw std::invalid_argument("the TLS session ticket key must be 80 bytes");
     ERR_clear_error();
     ctx_ = SSL_CTX_new(TLS_server_method());
-    if (!ctx_) throw std::runtime_error("SSL_CTX_new failed: " + drain_errors());
+    if (!ctx_) throw std::runtime_error("SSL_CTX_new failed: " + tls_drain_errors());
     try {
         SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
         SSL_CTX_set_options(ctx_, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                       SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
         SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                    SSL_MODE_RELEASE_BUFFERS);
+        // One read() per batch of records instead of two per record (header, body) plus an
+        // EAGAIN: what is read ahead is drained by tls_read, or reported by tls_pending.
+        SSL_CTX_set_read_ahead(ctx_, 1);
         SSL_CTX_set_default_passwd_cb(ctx_, password_cb);
         SSL_CTX_set_default_passwd_cb_userdata(ctx_, const_cast<std::string*>(&cfg.password));
         if (SSL_CTX_use_certificate_chain_file(ctx_, cfg.certfile.c_str()) != 1)
             throw std::invalid_argument(quoted("ssl_certfile", cfg.certfile) +
-                                        ": not a PEM certificate chain (" + drain_errors() + ")");
+                                        ": not a PEM certificate chain (" + tls_drain_errors() + ")");
         const std::string mismatch = quoted(key_option, keyfile) + " does not match the certificate in " +
                                      quoted("ssl_certfile", cfg.certfile);
         if (SSL_CTX_use_PrivateKey_file(ctx_, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
-            std::string why = drain_errors();
+            std::string why = tls_drain_errors();
             if (why.find("key values mismatch") != std::string::npos) throw std::invalid_argument(mismatch);
             bool bad_password = why.find("bad decrypt") != std::string::npos ||
                                 why.find("bad password") != std::string::npos ||
@@ -133,11 +125,11 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         SSL_CTX_set_default_passwd_cb_userdata(ctx_, nullptr);  // cfg.password need not outlive this
         if (!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, cfg.ciphers.c_str()) != 1)
             throw std::invalid_argument("ssl_ciphers '" + cfg.ciphers + "': no usable cipher (" +
-                                        drain_errors() + ")");
+                                        tls_drain_errors() + ")");
         if (!cfg.ca_certs.empty()) {
             if (SSL_CTX_load_verify_locations(ctx_, cfg.ca_certs.c_str(), nullptr) != 1)
                 throw std::invalid_argument(quoted("ssl_ca_certs", cfg.ca_certs) +
-                                            ": not a PEM certificate bundle (" + drain_errors() + ")");
+                                            ": not a PEM certificate bundle (" + tls_drain_errors() + ")");
             if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(cfg.ca_certs.c_str()))
                 SSL_CTX_set_client_CA_list(ctx_, names);
         }
@@ -203,10 +195,16 @@ int clamp_int(size_t n) { return static_cast<int>(std::min<size_t>(n, INT_MAX));
 TlsIo tls_read(SSL* ssl, void* buf, size_t len) {
     auto* p = static_cast<char*>(buf);
     // Stops with Ok when buf is full (more may be waiting in the socket).
-    return repeat_io(
+    TlsIo io = repeat_io(
         ssl, [&](size_t off) { return SSL_read(ssl, p + off, clamp_int(len - off)); },
-        [&](size_t off) { return off + kMaxRecord <= len; });
+        [&](size_t off) { return off + kMaxRecord <= len && (off == 0 || SSL_has_pending(ssl)); });
+    // Stopped because OpenSSL has nothing left: no extra read() just to see EAGAIN (epoll is
+    // level-triggered, so whatever is still in the socket is reported again).
+    if (io.status == TlsStatus::Ok && io.bytes && !SSL_has_pending(ssl)) io.status = TlsStatus::WantRead;
+    return io;
 }
+
+bool tls_pending(SSL* ssl) { return SSL_has_pending(ssl) == 1; }
 
 TlsIo tls_write(SSL* ssl, const void* buf, size_t len) {
     const auto* p = static_cast<const char*>(buf);
@@ -223,5 +221,16 @@ void tls_shutdown(SSL* ssl) {
 }
 
 void tls_free(SSL* ssl) { SSL_free(ssl); }
+
+std::string tls_drain_errors() {
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        if (!out.empty()) out += "; ";
+        out += buf;
+    }
+    return out.empty() ? "unknown OpenSSL error" : out;
+}
 
 }  // namespace fasterapi::net

@@ -50,13 +50,18 @@ struct TlsIo {
     std::string error;        // Error: OpenSSL's reason, one line
 };
 
-// Reads as many whole records as fit into buf (stops at WantRead or when buf is full).
+// Reads as many whole records as fit into buf. WantRead: everything OpenSSL had is in buf
+// (the socket may still hold more: epoll says so); Ok: buf is full.
 TlsIo tls_read(SSL* ssl, void* buf, size_t len);
+// Bytes read ahead from the socket and not yet returned: epoll cannot report them.
+bool tls_pending(SSL* ssl);
 // Writes len bytes (or a prefix of them); what was not written must be offered
 // again, starting with the same bytes, on the next call.
 TlsIo tls_write(SSL* ssl, const void* buf, size_t len);
 // Sends close_notify once the handshake is done (best effort, never blocks).
 void tls_shutdown(SSL* ssl);
+// This thread's OpenSSL error queue as one line ("; "-separated), emptied.
+std::string tls_drain_errors();
 void tls_free(SSL* ssl);
 
 }  // namespace fasterapi::net

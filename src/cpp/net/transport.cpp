@@ -19,8 +19,11 @@ void Server::update_events(Connection* c) {
     // A peer that does not drain its output stops being read (TCP pushes back on it):
     // paused above send_high_water, resumed at or below send_low_water.
     size_t b = c->buffered();
+    bool was_paused = c->read_paused;
     if (b > cfg_.send_high_water) c->read_paused = true;
     else if (b <= cfg_.send_low_water) c->read_paused = false;
+    // Resumed with TLS records already read ahead: epoll will not report those.
+    if (was_paused && !c->read_paused && c->ssl && tls_pending(c->ssl)) defer_read(c);
     uint32_t want = EPOLLRDHUP;
     if (!c->read_paused) want |= EPOLLIN;
     if (b > 0 || c->tls_want_write) want |= EPOLLOUT;
@@ -69,7 +72,7 @@ void Server::consume(Connection* c, size_t len) {
 
 void Server::read_from(Connection* c) {
     for (int round = 0; round < 8 && !c->closed; ++round) {
-        if (round > 0 && c->read_paused) return;  // what was read filled the output: stop here
+        if (round > 0 && c->read_paused) break;  // what was read filled the output: stop here
         if (c->ssl && !c->lingering) {
             if (!read_tls(c)) return;
             continue;
@@ -91,6 +94,33 @@ void Server::read_from(Connection* c) {
         if (errno == EINTR) continue;
         close_conn(c, 1006, "connection reset");
         return;
+    }
+    // Stopped early (round limit, or paused until the output drains) with TLS records read
+    // ahead inside OpenSSL: epoll will not report them, so come back for them.
+    if (!c->closed && c->ssl && !c->read_paused && tls_pending(c->ssl)) defer_read(c);
+}
+
+void Server::wake() {
+    uint64_t one = 1;
+    ssize_t w = ::write(wake_fd_, &one, sizeof one);  // the loop calls poll() next
+    (void)w;
+}
+
+void Server::defer_read(Connection* c) {
+    if (c->read_deferred) return;
+    c->read_deferred = true;
+    deferred_reads_.push_back(c->id);
+    wake();
+}
+
+void Server::run_deferred_reads() {
+    std::vector<uint64_t> ids;
+    ids.swap(deferred_reads_);
+    for (uint64_t id : ids) {
+        Connection* c = find(id);
+        if (!c) continue;
+        c->read_deferred = false;
+        if (!c->read_paused) read_from(c);
     }
 }
 
@@ -207,11 +237,7 @@ bool Server::write_out(Connection* c, std::string_view a, std::string_view b) {
         if (!c->corked) {
             c->corked = true;
             corked_.push_back(c->id);
-            if (!in_poll_ && corked_.size() == 1) {
-                uint64_t one = 1;
-                ssize_t w = ::write(wake_fd_, &one, sizeof one);  // the loop calls poll() next
-                (void)w;
-            }
+            if (!in_poll_ && corked_.size() == 1) wake();
         }
         return true;
     }

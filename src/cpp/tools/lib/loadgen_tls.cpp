@@ -1,5 +1,7 @@
 #include "tools/lib/loadgen_tls.h"
 
+#include "net/tls.h"
+
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -12,17 +14,6 @@
 namespace fasterapi::loadgen {
 
 namespace {
-
-std::string drain_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 int ssl_index() {
     static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -83,14 +74,14 @@ TlsClient::TlsClient(const std::string& host, const std::string& verify_ca, bool
     host_is_ip_ = inet_pton(AF_INET, host.c_str(), &a6) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
     ERR_clear_error();
     ctx_ = SSL_CTX_new(TLS_client_method());
-    if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + drain_errors());
+    if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + net::tls_drain_errors());
     SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx_, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_ex_data(ctx_, ssl_index(), this);
     if (verify_) {
         if (SSL_CTX_load_verify_locations(ctx_, verify_ca.c_str(), nullptr) != 1) {
-            std::string why = drain_errors();
+            std::string why = net::tls_drain_errors();
             SSL_CTX_free(ctx_);
             throw std::runtime_error("--verify '" + verify_ca + "': not a PEM certificate bundle (" + why + ")");
         }
@@ -126,7 +117,7 @@ bool TlsStream::start(TlsClient& client) {
         ssl_ = SSL_new(client.ctx());
         BIO* bio = ssl_ ? BIO_new(TlsBio::method()) : nullptr;
         if (!bio) {
-            error_ = "SSL_new: " + drain_errors();
+            error_ = "SSL_new: " + net::tls_drain_errors();
             if (ssl_) SSL_free(ssl_);
             ssl_ = nullptr;
             return false;
@@ -173,7 +164,7 @@ TlsStream::Result TlsStream::fail(int rc) {
     case SSL_ERROR_ZERO_RETURN:
         return Result::Closed;
     default:
-        error_ = drain_errors();
+        error_ = net::tls_drain_errors();
         if (long v = SSL_get_verify_result(ssl_); v != X509_V_OK)
             error_ += std::string(" (certificate: ") + X509_verify_cert_error_string(v) + ")";
         return Result::Error;
@@ -204,7 +195,7 @@ bool TlsStream::write(const uint8_t* p, size_t n) {
     while (n) {
         size_t w = 0;
         if (SSL_write_ex(ssl_, p, n, &w) != 1) {
-            error_ = drain_errors();
+            error_ = net::tls_drain_errors();
             return false;
         }
         p += w;
