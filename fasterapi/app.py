@@ -149,6 +149,9 @@ SSE_BATCH_EVENTS = 64
 SSE_BATCH_BYTES = 16 << 10
 
 
+_encode_sse = _core.encode_sse
+
+
 class _SSEStream:
     __slots__ = ("conn", "task", "drain", "closed", "replay_topic", "pending", "pending_bytes", "flush_queued")
 
@@ -721,9 +724,12 @@ class App:
         """Encode one yielded item into the stream's batch; False once the stream is gone."""
         if stream.closed:
             return False
-        encoded, ev_id = to_event(item)
-        if route.replay is not None and ev_id is not None:
-            route.replay.append(ev_id, encoded)
+        if item.__class__ is str:  # the common case, without to_event's dispatch
+            encoded = _encode_sse(item)
+        else:
+            encoded, ev_id = to_event(item)
+            if route.replay is not None and ev_id is not None:
+                route.replay.append(ev_id, encoded)
         pending = stream.pending
         pending.append(encoded)
         stream.pending_bytes += len(encoded)
