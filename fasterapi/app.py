@@ -753,8 +753,7 @@ class App:
             return False
         n = self._server.sse_send_raw(stream.conn, data)
         if n < 0:
-            stream.closed = True
-            return False
+            return False  # gone: the task stops at its next write (a deferred flush cannot stop it)
         if n > self.send_high_water and stream.drain is None:
             stream.drain = asyncio.get_running_loop().create_future()
         return True
