@@ -147,8 +147,19 @@ def _to_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return 200, [("Content-Type", "application/json")], body
 
 
+# Events of a generator SSE route are written in batches, not one write per event: what the
+# generator yields before it suspends (or before the loop runs again) goes out in one write,
+# at most SSE_BATCH_EVENTS events or SSE_BATCH_BYTES bytes at a time. Latency bound: an event
+# waits at most until the generator suspends, one loop iteration, or the batch fills.
+SSE_BATCH_EVENTS = 64
+SSE_BATCH_BYTES = 16 << 10
+
+
+_encode_sse = _core.encode_sse
+
+
 class _SSEStream:
-    __slots__ = ("conn", "task", "drain", "closed", "replay_topic")
+    __slots__ = ("conn", "task", "drain", "closed", "replay_topic", "pending", "pending_bytes", "flush_queued")
 
     def __init__(self, conn: int) -> None:
         self.conn = conn
@@ -156,6 +167,9 @@ class _SSEStream:
         self.task: asyncio.Task | None = None
         self.drain: asyncio.Future | None = None
         self.closed = False
+        self.pending: list[bytes] = []  # encoded events not yet written (one batch)
+        self.pending_bytes = 0
+        self.flush_queued = False
 
 
 class _PendingHTTP:
@@ -686,22 +700,30 @@ class App:
         conn = stream.conn
         loop = asyncio.get_running_loop()
         gen = route.handler(**kwargs)
+        queue = self._sse_queue
         try:
             if route.kind == "async":
                 async for item in gen:
-                    if not await self._sse_emit(route, stream, item):
+                    if not queue(route, stream, item, loop):
                         break
+                    if stream.drain is not None:
+                        await stream.drain
+                        if stream.closed:
+                            break
             else:
                 sentinel = object()
                 while not stream.closed:
                     item = await loop.run_in_executor(None, next, gen, sentinel)
-                    if item is sentinel or not await self._sse_emit(route, stream, item):
+                    if item is sentinel or not queue(route, stream, item, loop):
                         break
+                    if stream.drain is not None:
+                        await stream.drain
         except asyncio.CancelledError:
             pass
         except Exception:  # noqa: BLE001
             logger.error("SSE handler error on %s\n%s", route.template.template, traceback.format_exc())
         finally:
+            self._sse_flush(stream)  # what was yielded before the end (or the error) still goes out
             if route.kind == "async":
                 try:
                     await gen.aclose()
@@ -713,17 +735,43 @@ class App:
                 self._conns.pop(conn, None)
                 srv.sse_end(conn)
 
-    async def _sse_emit(self, route: SSERoute, stream: _SSEStream, item: Any) -> bool:
-        encoded, ev_id = to_event(item)
-        if route.replay is not None and ev_id is not None:
-            route.replay.append(ev_id, encoded)
-        n = self._server.sse_send_raw(stream.conn, encoded)
-        if n < 0:
+    def _sse_queue(self, route: SSERoute, stream: _SSEStream, item: Any, loop: asyncio.AbstractEventLoop) -> bool:
+        """Encode one yielded item into the stream's batch; False once the stream is gone."""
+        if stream.closed:
             return False
-        if n > self.send_high_water:
+        if item.__class__ is str:  # the common case, without to_event's dispatch
+            encoded = _encode_sse(item)
+        else:
+            encoded, ev_id = to_event(item)
+            if route.replay is not None and ev_id is not None:
+                route.replay.append(ev_id, encoded)
+        pending = stream.pending
+        pending.append(encoded)
+        stream.pending_bytes += len(encoded)
+        if len(pending) >= SSE_BATCH_EVENTS or stream.pending_bytes >= SSE_BATCH_BYTES:
+            return self._sse_flush(stream)
+        if not stream.flush_queued:
+            stream.flush_queued = True  # written at the next loop iteration unless the batch fills first
+            loop.call_soon(self._sse_flush, stream)
+        return True
+
+    def _sse_flush(self, stream: _SSEStream) -> bool:
+        """Write the stream's batch in one native call; arm stream.drain above the high-water mark."""
+        stream.flush_queued = False
+        pending = stream.pending
+        if not pending:
+            return not stream.closed
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        stream.pending_bytes = 0
+        if stream.closed:
+            return False
+        n = self._server.sse_send_raw(stream.conn, data)
+        if n < 0:
+            return False  # gone: the task stops at its next write (a deferred flush cannot stop it)
+        if n > self.send_high_water and stream.drain is None:
             stream.drain = asyncio.get_running_loop().create_future()
-            await stream.drain
-        return not stream.closed
+        return True
 
     # --- serving ---------------------------------------------------------------------
     async def serve(self, host: str = "127.0.0.1", port: int = 8000, *, reuse_port: bool = False,
