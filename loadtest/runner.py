@@ -389,7 +389,10 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
             base = srv.base_ws if scenario.mode.startswith("ws") or scenario.mode == "connect" else srv.base_http
             args = scenario.generator_args(base, duration, warmup)
             cpu0, t0 = srv.cpu_s(), time.monotonic()
-            res = generator.run(args, timeout=duration + warmup + 60)
+            if scenario.extra.get("rates"):
+                res = sweep_rates(scenario, args, generator, duration, warmup)
+            else:
+                res = generator.run(args, timeout=duration + warmup + 60)
             cpu1, t1 = srv.cpu_s(), time.monotonic()
             if "error" not in res and t1 > t0 and cpu1 >= cpu0:
                 # The server's CPU over the whole generator run (connect and warm-up included): next
@@ -407,6 +410,35 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
             flag += "  (inconclusive: generator saturated)" if res.get("inconclusive") else ""
             _say(progress, f"{where}{scenario.id} round {r + 1}/{rounds} {name:<20} {shown}{flag}")
     return m
+
+
+def sweep_rates(scenario: Scenario, args: list[str], generator: Generator, duration: float,
+                warmup: float) -> dict:
+    """One round of a rate sweep: each rate of ``scenario.extra["rates"]`` in turn (runs of at most
+    2 s), until one does not keep up (< 97% of the expected deliveries) or its p99 latency passes
+    ``p99_ms``. The result is the last good run's, with ``max_rate`` (0: not even the first) and
+    every step in ``sweep``."""
+    bound_us = scenario.extra["p99_ms"] * 1000
+    step = min(duration, 2.0)
+    steps, best = [], None
+    for rate in scenario.extra["rates"]:
+        res = generator.run([*args, "--rate", str(rate), "--duration", f"{step:g}", "--warmup", f"{min(warmup, 0.5):g}"],
+                            timeout=step + warmup + 60)
+        if "error" in res:
+            steps.append({"rate": rate, "error": str(res["error"])[:200]})
+            break
+        p99 = (res.get("latency_us") or {}).get("p99")
+        kept = (res.get("rate_per_s") or 0) >= 0.97 * (res.get("expected_deliveries_per_s") or 0)
+        ok = kept and isinstance(p99, (int, float)) and p99 <= bound_us
+        steps.append({"rate": rate, "deliveries_per_s": res.get("rate_per_s"), "p99_us": p99, "ok": ok})
+        if not ok:
+            break
+        best = res
+    out = dict(best or {})
+    out["max_rate"] = steps[-1]["rate"] if best is not None and steps[-1].get("ok") else (
+        max((s["rate"] for s in steps if s.get("ok")), default=0))
+    out["sweep"] = steps
+    return out
 
 
 def measure_memory(scenario: Scenario, target: Target, rounds: int, log_dir: Path | None = None,

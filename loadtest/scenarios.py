@@ -66,6 +66,16 @@ def broadcast(subscribers: int, rate: int) -> Scenario:
                     unit="deliveries/s", connections=subscribers)
 
 
+def broadcast_sweep(subscribers: int, rates: tuple[int, ...], p99_ms: float) -> Scenario:
+    """The highest publish rate (1 publisher -> ``subscribers``) whose deliveries keep up (>= 97%
+    of expected) with p99 delivery latency <= ``p99_ms``: a short sweep over ``rates`` per round,
+    stopping at the first rate that fails. A fixed rate every target meets measures nothing."""
+    return Scenario(f"broadcast-sweep-c{subscribers}", f"Broadcast 1 publisher -> {subscribers} subscribers: "
+                    f"highest publish rate with p99 <= {p99_ms:g} ms", "broadcast", "broadcast", "/broadcast",
+                    "ws-broadcast", ("--connections", str(subscribers), "--size", "64"), metric="max_rate",
+                    unit="publishes/s", connections=subscribers, extra={"rates": rates, "p99_ms": p99_ms})
+
+
 def sse(subscribers: int) -> Scenario:
     return Scenario(f"sse-c{subscribers}", f"SSE fan-out, {subscribers} subscribers, 32 B events",
                     "sse", "sse", "/sse", "sse", ("--connections", str(subscribers)),
@@ -100,16 +110,21 @@ def full() -> list[Scenario]:
         for size in SIZES:
             for conns in (1, 100, 1000):
                 out.append(echo(size, conns, deflate))
-    out += [broadcast(1000, 200), sse(1000), http("plaintext", 100), http("json", 100)]
+    out += [*BROADCAST_SWEEPS, sse(100), sse(1000), http("plaintext", 100), http("json", 100)]
     return out
 
 
 def quick() -> list[Scenario]:
     return [memory(1000), echo("32B", 100), echo("16KiB", 100), echo("1KiB", 100, deflate=True),
-            broadcast(100, 200), sse(100), http("plaintext", 100), http("json", 100), *tls_set(1000)]
+            *BROADCAST_SWEEPS, sse(100), http("plaintext", 100), http("json", 100), *tls_set(1000)]
 
 
 GATE_SCENARIO = echo("32B", 100)
+# At 1000 subscribers the one-core generator's own delivery latency is ~30 ms p99 (the same for
+# every server at 200 publishes/s on the 2-core machine), so 10 ms cannot be observed there: the
+# bound is 50 ms, i.e. "keeps up without queueing". 100 subscribers use the issue's 10 ms.
+BROADCAST_SWEEPS = (broadcast_sweep(100, (500, 1000, 2000, 4000, 8000, 16000), 10.0),
+                    broadcast_sweep(1000, (200, 400, 800, 1600, 3200, 6400), 50.0))
 
 
 def by_id(sid: str) -> Scenario:
