@@ -256,6 +256,11 @@ def main() -> None:
         md += [f"Locust distributed: not run ({lc['error']}).", ""]
     (a.report_dir / "broker.md").write_text("\n".join(md))
     print("\n".join(md))
+    from loadtest.broker_report import write_broker_report
+    from loadtest.report import write_index
+
+    print(f"report: {write_broker_report(out, a.report_dir)}")
+    write_index(a.report_dir.parent)
 
 
 if __name__ == "__main__":

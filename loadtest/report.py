@@ -579,11 +579,15 @@ def write_index(reports_dir: Path) -> Path:
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     items = []
-    for sub, title in (("conformance", "Conformance (Autobahn, HTTP/1.1, SSE, hostile input)"),
-                       ("bench", "Benchmarks")):
-        page = reports_dir / sub / "index.html"
-        state = _index_state(reports_dir, sub) if page.exists() else " <span class=muted>(not generated yet)</span>"
-        items.append(f"<li><a href='{sub}/index.html'>{html.escape(title)}</a>{state}</li>")
+    for sub, page_name, title in (("conformance", "index.html", "Conformance (Autobahn, HTTP/1.1, SSE, hostile input)"),
+                                  ("bench", "index.html", "Benchmarks"),
+                                  ("bench", "broker.html", "Scaling out: broadcast through Redis, distributed Locust chat")):
+        page = reports_dir / sub / page_name
+        if not page.exists():
+            state = " <span class=muted>(not generated yet)</span>"
+        else:
+            state = _index_state(reports_dir, sub) if page_name == "index.html" else ""
+        items.append(f"<li><a href='{sub}/{page_name}'>{html.escape(title)}</a>{state}</li>")
     out = reports_dir / "index.html"
     out.write_text(f"<!doctype html><meta charset=utf-8><title>FasterAPI reports</title><style>{CSS}</style>"
                    f"<h1>FasterAPI reports</h1><ul>{''.join(items)}</ul>")

@@ -226,3 +226,27 @@ def test_report_tls_section_pairs_each_tls_scenario_with_its_plain_twin(tmp_path
     page = report.write_report(results, tmp_path / "bench").read_text()
     assert "TLS: what each target keeps" in page and "0.40×" in page and "+10.00 KiB" in page
     assert "over the goal" in page and "90%" in page and "2.00×" in page  # resumed share, resumed / full
+
+
+def test_broker_page_is_pictures_first_and_linked_from_the_index(tmp_path):
+    from loadtest.broker_report import write_broker_report
+    from loadtest.report import write_index
+
+    out = {"subscribers": 1000, "rounds": 3, "notes": "server on CPU 0",
+           "peak": {"median_deliveries_per_s": {"in-process": 2_000_000, "redis-2w": 1_800_000},
+                    "ratio_redis_vs_in_process": 0.9},
+           "half_peak": {"publish_rate": 1000, "median_p50_ms": {"in-process": 4.0, "redis-2w": 5.0},
+                         "median_p99_ms": {"in-process": 30.0, "redis-2w": 40.0}},
+           "memory": {"messages": 1_000_000, "rss_first_kib": 90_000, "rss_half_kib": 95_000,
+                      "rss_last_kib": 95_100, "slope_kib_per_100k_messages": 0.2},
+           "locust": {"users": 100, "seconds": 20,
+                      "locust_rows": [{"Type": "WS", "Name": "chat", "Request Count": 900, "Requests/s": "45.0",
+                                       "50%": 3, "99%": 12}],
+                      "delivery_us": {"chat delivery": {"count": 90_000, "p50": 2500.0, "p99": 9000.0}}}}
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    page = write_broker_report(out, bench).read_text()
+    assert page.index("<img") < page.index("<table")  # the picture comes first
+    assert "0.90x" in page and "1,800,000" in page and "chat delivery" in page and "9.00 ms" in page
+    index = write_index(tmp_path).read_text()
+    assert "href='bench/broker.html'" in index and "(not generated yet)" in index  # bench/index.html is not
