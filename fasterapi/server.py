@@ -14,6 +14,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
@@ -115,8 +116,6 @@ def bind_unix(path: str) -> socket.socket:
     """A listening Unix domain socket at ``path``, mode 0o666 (as uvicorn: who may connect is
     decided by the directory's permissions). A stale socket file (nobody accepts on it) is
     replaced; a live socket or a file that is not a socket is an error. Raises ListenError."""
-    import stat
-
     try:
         st = os.lstat(path)
     except FileNotFoundError:

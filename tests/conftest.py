@@ -3,7 +3,7 @@
 A server runs as its own process (``python tests/apps/x.py --port 0``, an example,
 or ``python -m fasterapi run ...``), so a native crash fails the test that caused it
 instead of taking pytest down, and signals (SIGTERM -> exit 0, close 1001) can be
-tested for real. The bound port is read from the "FasterAPI listening on H:P" log
+tested for real. The bound port is read from the "FasterAPI listening on http(s)://H:P" log
 line that App.serve() writes once the socket listens; stderr is drained by a thread
 (so a chatty server never blocks on a full pipe) and kept for assertions.
 """
