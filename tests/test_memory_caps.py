@@ -78,15 +78,17 @@ def masked_frame(opcode: int, payload: bytes) -> bytes:
     return bytes([0x80 | opcode, 0x80 | 127]) + struct.pack("!Q", n) + b"\0\0\0\0" + payload
 
 
-def flood(sock: socket.socket, data: bytes, total: int, stall: float = 3.0) -> tuple[int, str]:
-    """Writes ``data`` repeatedly (``total`` bytes) without reading; stops when the server has
-    not taken a byte for ``stall`` seconds. Returns (bytes sent, outcome)."""
+def flood(sock: socket.socket, data: bytes, total: int, stall: float = 3.0, unit: int = 1) -> tuple[int, str]:
+    """Writes ``data`` repeatedly (``total`` bytes, rounded up to a whole ``unit``, e.g. one
+    frame, so what follows is not read as the rest of a cut frame) without reading; stops when
+    the server has not taken a byte for ``stall`` seconds. Returns (bytes sent, outcome)."""
     sock.setblocking(False)
     sent, last = 0, time.monotonic()
     try:
-        while sent < total:
+        while sent < total or sent % unit:
             try:
-                sent += sock.send(data[sent % len(data):])
+                end = len(data) if sent < total else sent % len(data) + (-sent) % unit
+                sent += sock.send(data[sent % len(data):end])
                 last = time.monotonic()
             except BlockingIOError:
                 if time.monotonic() - last > stall:
@@ -108,7 +110,7 @@ def test_ping_flood_without_reading_keeps_one_pong_and_bounded_memory(server: Se
         batch = b"".join(masked_frame(0x9, b"%08d" % i + b"p" * 117) for i in range(pings_per_batch))
         total = 96 * MiB  # past max_send_buffer (64 MiB) had one pong been queued per ping
         with PeakRSS(server.proc.pid) as mem:
-            sent, outcome = flood(ws.sock, batch, total)
+            sent, outcome = flood(ws.sock, batch, total, unit=len(batch) // pings_per_batch)
             time.sleep(0.5)  # the server works through what is still in its socket buffer
         pings = sent // len(masked_frame(0x9, b"p" * 125))
         print(f"ping flood: {sent / MiB:.0f} MiB ({pings} pings), {outcome}; server RSS +{mem.growth / MiB:.1f} MiB")

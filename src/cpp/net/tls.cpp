@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 namespace fasterapi::net {
@@ -24,6 +25,15 @@ std::string quoted(const char* option, const std::string& path) {
 void check_readable(const char* option, const std::string& path) {
     if (::access(path.c_str(), R_OK) != 0)
         throw std::invalid_argument(quoted(option, path) + ": " + std::strerror(errno));
+}
+
+// "-----BEGIN ENCRYPTED PRIVATE KEY-----" (PKCS#8) or "Proc-Type: 4,ENCRYPTED" (traditional PEM).
+bool pem_is_encrypted(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string head(4096, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    return head.find("ENCRYPTED") != std::string::npos;
 }
 
 // Never prompts on the terminal (OpenSSL's default): no password means none.
@@ -113,9 +123,9 @@ TlsContext::TlsContext(const TlsConfig& cfg) {
         if (SSL_CTX_use_PrivateKey_file(ctx_, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
             std::string why = tls_drain_errors();
             if (why.find("key values mismatch") != std::string::npos) throw std::invalid_argument(mismatch);
-            bool bad_password = why.find("bad decrypt") != std::string::npos ||
-                                why.find("bad password") != std::string::npos ||
-                                why.find("problems getting password") != std::string::npos;
+            // OpenSSL's error for a missing or wrong password varies with the key format and
+            // its decoders; the PEM header says reliably whether the key is encrypted.
+            bool bad_password = pem_is_encrypted(keyfile);
             std::string hint = !bad_password       ? "not a PEM private key"
                                : cfg.password.empty() ? "the key is encrypted: give ssl_keyfile_password"
                                                       : "wrong ssl_keyfile_password";
