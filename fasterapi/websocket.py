@@ -13,6 +13,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from . import _core
 from .proxy_headers import Address
 from .requests import Headers, QueryParams, RequestFacts, compact_json
 
@@ -29,35 +30,13 @@ class WebSocketDisconnect(Exception):
         self.reason = reason
 
 
-class _Done:
-    """Awaitable that is already complete (no allocation per send)."""
-
-    __slots__ = ()
-
-    def __await__(self):
-        return iter(())
-
-
-DONE = _Done()
-
-
-class _Ready:
-    """Awaitable holding a value that is already there: ``await`` returns it at once,
-    without a coroutine frame (the async-for fast path)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __await__(self):
-        return self
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        raise StopIteration(self.value)
+# DONE: awaitable already complete (no allocation, no Python frame per send).
+# _Waiter: what a handler waiting for a message suspends on; resume() wakes its Task
+# from the native callback with no loop iteration in between (see src/cpp/bindings/waiter.cpp).
+DONE = _core.DONE
+_Done = _core.Done
+_Waiter = _core.Waiter
+_ready = _Waiter.ready
 
 
 async def _raise(exc: BaseException) -> Any:
@@ -71,7 +50,7 @@ class WebSocket(RequestFacts):
     __slots__ = ("_app", "_srv", "conn", "path", "raw_path", "raw_query", "_raw_headers", "path_params", "_peer",
                  "subprotocol", "offered_subprotocols", "_default_subprotocol", "state", "_queue", "_waiter",
                  "_waiter_ends_iteration", "_drain", "close_code", "close_reason", "_headers", "_query",
-                 "_client", "_scheme", "handler", "_max_queue", "__weakref__")
+                 "_client", "_scheme", "handler", "_max_queue", "_loop", "__weakref__")
 
     def __init__(self, app: "App", conn: int, path: str, query: str, headers: list[tuple[str, str]],
                  path_params: dict[str, Any], peer: str, offered: list[str], default_subprotocol: str,
@@ -101,6 +80,7 @@ class WebSocket(RequestFacts):
         self._scheme: str | None = None
         self.handler: Any = None
         self._max_queue = max_queue
+        self._loop = asyncio.get_running_loop()  # once: get_running_loop() costs a getpid() on 3.11
 
     _IS_WEBSOCKET = True
 
@@ -147,8 +127,9 @@ class WebSocket(RequestFacts):
         w = self._waiter
         if w is not None:
             self._waiter = None
-            if not w.done():
-                w.set_result(message)
+            # Completes the waiter; when called from the native poll (no task running) the
+            # handler runs up to its next await right here, before the next message.
+            if w.resume(message):
                 return
         q = self._queue
         if q is None:
@@ -181,13 +162,13 @@ class WebSocket(RequestFacts):
         """An awaitable for the next message: the queued one at once, else a future that
         _deliver resolves. Once closed: WebSocketDisconnect, or the end of ``async for``."""
         if self._queue:
-            return _Ready(self._queue.popleft())
+            return _ready(self._queue.popleft())
         if self.state == CLOSED:
             return _raise(StopAsyncIteration() if ends_iteration
                           else WebSocketDisconnect(self.close_code or 1006, self.close_reason))
         if self.state == CONNECTING:
             raise RuntimeError("call accept() before receive()")
-        fut = asyncio.get_running_loop().create_future()
+        fut = _Waiter(self._loop)
         self._waiter = fut
         self._waiter_ends_iteration = ends_iteration
         return fut
@@ -215,8 +196,12 @@ class WebSocket(RequestFacts):
         return self
 
     def __anext__(self) -> Any:
-        # Not a coroutine: the queued value or the bare future, two coroutine frames
-        # fewer per message than awaiting receive() (the echo hot path).
+        # Not a coroutine: the queued value or the bare waiter, two coroutine frames
+        # fewer per message than awaiting receive() (the echo hot path, _next inlined).
+        if not self._queue and self.state == CONNECTED:
+            w = self._waiter = _Waiter(self._loop)
+            self._waiter_ends_iteration = True
+            return w
         return self._next(True)
 
     # --- sending -----------------------------------------------------------------
@@ -231,7 +216,7 @@ class WebSocket(RequestFacts):
         if n > self._app.send_high_water:
             d = self._drain
             if d is None:
-                d = self._drain = asyncio.get_running_loop().create_future()
+                d = self._drain = self._loop.create_future()
             return d
         return DONE
 
