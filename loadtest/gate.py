@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             tc, bc = (gen_cpu.get(v["target"]), gen_cpu.get(v["baseline"])) if same else (None, None)
             cpus = "" if tc is None or bc is None else f"; generator CPU {tc:.0%} vs {bc:.0%}"
             print(f"gate: {v['status']} {v['name']}: measured {v['ratio']:.2f}x "
-                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scen.unit}{cpus})",
+                  f"({v['target_value']:,.0f} vs {v['baseline_value']:,.0f} {scenarios.by_id(v['scenario']).unit}{cpus})",
                   file=sys.stderr if v["status"] == "FAIL" else sys.stdout)
     verdict += gen_verdict
     if args.json_out:

@@ -116,8 +116,10 @@ def test_gates_file_names_known_targets():
     pairs = {(r["target"], r["baseline"], r["min"]) for r in gates["ratio"]}
     assert pairs == {("fasterapi-callback", "picows", 1.1), ("fasterapi-async", "websockets", 2.0),
                      ("fasterapi-async", "native-echo", 0.5), ("fasterapi-callback", "native-echo", 0.6),
-                     ("fasterapi-async", "uvicorn-starlette", 6.0)}
-    assert {gate.ratio_scenario(gates, r) for r in gates["ratio"]} == {"echo-32B-c100", "sse-c100"}
+                     ("fasterapi-async", "uvicorn-starlette", 6.0), ("fasterapi-async", "picows", 0.9),
+                     ("fasterapi-callback", "socketify", 1.0)}
+    assert {gate.ratio_scenario(gates, r) for r in gates["ratio"]} == {"echo-32B-c100", "sse-c100",
+                                                                       "broadcast-sweep-c1000"}
     assert gates["generator"] == {"max_cpu": 0.9, "enforce_max_cpu": False, "capacity_target": "native-sink",
                                   "min_capacity": 120000}
     assert gates["targets"]["native-sink"]["binary"] == "fasterapi-sink"
