@@ -139,6 +139,39 @@ def test_wss_with_websockets_text_binary_and_deflate(tls_server, certs: Certs) -
     asyncio.run(main())
 
 
+def test_busy_connections_keep_record_buffers_idle_ones_give_them_back(tls_server, certs: Certs) -> None:
+    # A busy session keeps OpenSSL's record buffers between records (one tick of traffic
+    # decides); after a quiet tick it gives them back, and the connection keeps working.
+    port = tls_server.port
+
+    async def main() -> None:
+        async with websockets.connect(f"wss://localhost:{port}/ws/echo", ssl=certs.client_context(),
+                                      max_size=None) as ws:
+            stop = asyncio.Event()
+
+            async def echo_loop() -> int:
+                n = 0
+                while not stop.is_set():
+                    await ws.send(f"m{n}")
+                    assert await ws.recv() == f"m{n}"
+                    n += 1
+                return n
+
+            task = asyncio.create_task(echo_loop())
+            await asyncio.sleep(0.8)  # > 2 ticks of 250 ms with traffic
+            busy = await asyncio.to_thread(_stats, port, certs)
+            stop.set()
+            assert await task > 50
+            assert busy["tls_buffers_held"] >= 1, busy
+            await asyncio.sleep(1.0)  # quiet ticks: buffers go back
+            quiet = await asyncio.to_thread(_stats, port, certs)
+            assert quiet["tls_buffers_held"] == 0, quiet
+            blob = os.urandom(1 << 20)  # records again, buffers allocated again
+            await ws.send(blob)
+            assert await ws.recv() == blob
+    asyncio.run(main())
+
+
 def test_aiohttp_https_and_wss(tls_server, certs: Certs) -> None:
     import aiohttp
 

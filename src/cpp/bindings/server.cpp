@@ -400,6 +400,7 @@ FASTERAPI_BIND_ORDERED(server, 200) {
             d["tls_errors"] = st.tls_errors;
             d["shared_compressions"] = st.shared_compressions;
             d["connections"] = s.server.connection_count();
+            d["tls_buffers_held"] = s.server.tls_buffers_held();
             return d;
         });
 

@@ -15,6 +15,7 @@
 namespace fasterapi::net {
 
 constexpr uint32_t kTickMs = 250;
+constexpr uint32_t kTlsBusyIo = 8;  // TLS reads + writes per tick that make a session "busy"
 constexpr size_t kReadChunk = 256u << 10;
 constexpr uint64_t kTimerTag = 1;  // epoll data for the timer fd (connections use pointers)
 constexpr uint64_t kListenTag = 2;
@@ -72,6 +73,8 @@ struct Connection {
     bool tls_want_write = false;  // a TLS read (handshake) needs the socket writable first
     bool corked = false;          // holds published output until the end of this loop iteration
     bool read_deferred = false;   // TLS bytes read ahead wait for the next poll() round
+    bool tls_hold = false;        // busy TLS session: keeps its record buffers between records
+    uint32_t tls_io = 0;          // TLS reads + writes since the last timer tick
     uint32_t events = 0;
     int sse_route = -1;
     size_t head_len = 0;          // of the request whose body is being read

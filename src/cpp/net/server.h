@@ -163,6 +163,8 @@ class Server {
     // already queued, SSE streams end, idle HTTP closes, in-flight HTTP finishes.
     void begin_shutdown();
     size_t connection_count() const noexcept { return conns_.size(); }
+    // TLS sessions busy enough to keep their record buffers between records (timers.cpp).
+    size_t tls_buffers_held() const noexcept;
     const Stats& stats() const noexcept { return stats_; }
     uint64_t now_ms() const noexcept { return now_ms_; }
 

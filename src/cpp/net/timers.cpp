@@ -17,10 +17,23 @@ void Server::arm_timer() {
     timer_armed_ = true;
 }
 
+size_t Server::tls_buffers_held() const noexcept {
+    size_t n = 0;
+    for (const auto& [id, c] : conns_) n += c->ssl && c->tls_hold;
+    return n;
+}
+
 void Server::on_timer() {
     std::vector<Connection*> expired;
     for (auto& [id, c] : conns_) {
         if (c->closed) continue;
+        if (c->ssl) {
+            // Busy (>= kTlsBusyIo records a tick): keep the record buffers; idle a whole tick:
+            // give them back. Idle and handshaking sessions never hold ~34 KiB each.
+            if (!c->tls_hold && c->tls_io >= kTlsBusyIo) tls_hold_buffers(c->ssl, c->tls_hold = true);
+            else if (c->tls_hold && c->tls_io == 0) tls_hold_buffers(c->ssl, c->tls_hold = false);
+            c->tls_io = 0;
+        }
         if (c->deadline_ms && now_ms_ >= c->deadline_ms) {
             expired.push_back(c);
             continue;

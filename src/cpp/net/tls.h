@@ -55,6 +55,9 @@ struct TlsIo {
 TlsIo tls_read(SSL* ssl, void* buf, size_t len);
 // Bytes read ahead from the socket and not yet returned: epoll cannot report them.
 bool tls_pending(SSL* ssl);
+// Record buffers (~17 KiB each way): a busy session holds them (hold=true); an idle one
+// (hold=false, the default) frees them now if empty and after each record from then on.
+void tls_hold_buffers(SSL* ssl, bool hold);
 // Writes len bytes (or a prefix of them); what was not written must be offered
 // again, starting with the same bytes, on the next call.
 TlsIo tls_write(SSL* ssl, const void* buf, size_t len);

@@ -126,6 +126,7 @@ void Server::run_deferred_reads() {
 
 // One round of TLS reads (the handshake included); false when reading should stop.
 bool Server::read_tls(Connection* c) {
+    c->tls_io++;
     TlsIo io = tls_read(c->ssl, rbuf_.data(), rbuf_.size());
     bool want_write = io.status == TlsStatus::WantWrite;
     if (want_write != c->tls_want_write) {
@@ -208,6 +209,7 @@ long Server::send_now(Connection* c, std::string_view a, std::string_view b) {
             joined.append(b);
             data = joined;
         }
+        c->tls_io++;
         TlsIo io = tls_write(c->ssl, data.data(), data.size());
         if (io.status == TlsStatus::Error || io.status == TlsStatus::Eof) return -1;
         return static_cast<long>(io.bytes);
