@@ -117,9 +117,9 @@ def test_gates_file_names_known_targets():
     assert pairs == {("fasterapi-callback", "picows", 1.1), ("fasterapi-async", "websockets", 2.0),
                      ("fasterapi-async", "native-echo", 0.5), ("fasterapi-callback", "native-echo", 0.6),
                      ("fasterapi-async", "uvicorn-starlette", 6.0), ("fasterapi-async", "picows", 0.9),
-                     ("fasterapi-callback", "socketify", 1.0)}
+                     ("fasterapi-callback", "socketify", 1.0), ("fasterapi-callback", "picows", 1.0)}
     assert {gate.ratio_scenario(gates, r) for r in gates["ratio"]} == {"echo-32B-c100", "sse-c100",
-                                                                       "broadcast-sweep-c1000"}
+                                                                       "broadcast-sweep-c1000", "tls-echo-32B-c100"}
     assert gates["generator"] == {"max_cpu": 0.9, "enforce_max_cpu": False, "capacity_target": "native-sink",
                                   "min_capacity": 120000}
     assert gates["targets"]["native-sink"]["binary"] == "fasterapi-sink"
