@@ -25,7 +25,7 @@ from .proxy_headers import ProxyHeaders, trusted_hosts_from
 from .requests import HTTPException, JSONResponse, Request, Response, compact_json
 from .routing import PathTemplate, routing_path
 from .sse import ReplayBuffer, encode_event, to_event
-from .tls import TLSConfig
+from .tls import TLSConfig, TLSConfigError
 from .websocket import CLOSED, CONNECTED, CONNECTING, WebSocket, WebSocketDisconnect  # noqa: F401
 
 logger = logging.getLogger("fasterapi")
@@ -209,6 +209,7 @@ class App:
         self.sse_routes: list[SSERoute] = []
         self._static_http: dict[str, list[HTTPRoute]] = {}
         self._server: Any = None
+        self._tls: tuple[Any, TLSConfig] | None = None  # (native server, files) while serving TLS
         self._conns: dict[int, Any] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sse_topics: dict[str, list[SSERoute]] = {}
@@ -817,13 +818,17 @@ class App:
 
             raise TLSConfigError(str(exc)) from None
         self._server = srv if access is None else access.bind(srv)
+        self._tls = (srv, tls) if tls is not None else None
         self._bridge = bridge
         self._stop = asyncio.Event()
         installed: list[int] = []
         if install_signal_handlers:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers = {signal.SIGINT: self._stop.set, signal.SIGTERM: self._stop.set}
+            if tls is not None:
+                handlers[signal.SIGHUP] = self._reload_tls_on_signal  # certificate renewal
+            for sig, handler in handlers.items():
                 try:
-                    loop.add_signal_handler(sig, self._stop.set)
+                    loop.add_signal_handler(sig, handler)
                     installed.append(sig)
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
@@ -850,11 +855,34 @@ class App:
                 await bridge.stop()
                 self._bridge = None
             self._server = None
+            self._tls = None
             self._conns.clear()
 
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
+
+    def reload_tls(self) -> None:
+        """Load the TLS certificate, key and CA files again from the same paths: certificate
+        renewal without a restart (what SIGHUP does to a TLS server). Connections accepted from
+        now on use the new files; open ones keep the ones they started with. Raises
+        ``fasterapi.tls.TLSConfigError`` naming the file at fault (the previous files keep
+        serving), RuntimeError when the app is not serving TLS."""
+        if self._tls is None:
+            raise RuntimeError("not serving TLS: nothing to reload (serve with ssl_certfile=...)")
+        srv, tls = self._tls
+        try:
+            srv.reload_tls(**tls.server_kwargs())
+        except ValueError as exc:
+            raise TLSConfigError(str(exc)) from None
+
+    def _reload_tls_on_signal(self) -> None:
+        try:
+            self.reload_tls()
+        except TLSConfigError as exc:
+            logger.error("SIGHUP: TLS files not reloaded, the previous certificate keeps serving: %s", exc)
+            return
+        logger.info("SIGHUP: TLS files reloaded from %s", self._tls[1].certfile if self._tls else "?")
 
     async def _graceful_shutdown(self) -> None:
         srv = self._server

@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fasterapi", description="Run a FasterAPI application.")
     parser.add_argument("--version", action="version", version=f"fasterapi {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="serve an app", description="Serve a FasterAPI app until SIGTERM/SIGINT.",
+    run = sub.add_parser("run", help="serve an app",
+                         description="Serve a FasterAPI app until SIGTERM/SIGINT (graceful stop). With TLS, "
+                                     "SIGHUP reloads the certificate files in place.",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("app", help="module:attribute of the App, e.g. myapp:app (imported from the current directory)")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")

@@ -126,11 +126,21 @@ class Reloader:
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stop.set()
 
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
+        # TLS certificate renewal: the server reloads its files in place (it logs the outcome).
+        if not self.options.get("ssl_certfile"):
+            logger.warning("received SIGHUP: not serving TLS, nothing to reload")
+            return
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGHUP)
+
     def run(self) -> int:
         import watchfiles
 
         logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected": ours says which
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         try:
             logger.info("watching %s for changes (%s); reloading the server on change",
                         ", ".join(str(d) for d in self.dirs), ", ".join(self.filter.includes))

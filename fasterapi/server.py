@@ -2,7 +2,8 @@
 
 With ``workers > 1`` the parent only supervises: it forks the workers (each binds the
 port with SO_REUSEPORT), restarts one that dies (with backoff, within a restart
-budget) and forwards SIGTERM/SIGINT so every worker drains gracefully.
+budget), forwards SIGTERM/SIGINT so every worker drains gracefully, and SIGHUP (after
+checking the TLS files) so every worker reloads its certificate in place.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ class _Supervisor:
     def _spawn(self, slot: int) -> int:
         # Signals stay blocked across fork() so a SIGTERM cannot run the parent's handler in
         # the child (which would signal its siblings) before the child resets it.
-        sigs = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+        sigs = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP}
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
         try:
             pid = os.fork()
@@ -261,7 +262,8 @@ class _Supervisor:
             # Undo the parent's signal set-up: serve() installs its own SIGTERM/SIGINT handlers.
             signal.set_wakeup_fd(-1)
             for sig in sigs:
-                signal.signal(sig, signal.SIG_DFL)
+                # SIGHUP ignored until serve() installs its TLS reload (default would kill us).
+                signal.signal(sig, signal.SIG_IGN if sig == signal.SIGHUP else signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
             _stop_with_parent(self.parent)
             os.close(self.ready_r)
@@ -297,6 +299,7 @@ class _Supervisor:
         old_wakeup = signal.set_wakeup_fd(self.wake_w)
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake select()
+        handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         try:
             for slot in range(self.workers):
                 self._spawn(slot)
@@ -320,6 +323,20 @@ class _Supervisor:
         self.stopping = True
         self.due.clear()
         self._signal_all(signal.SIGTERM)
+
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
+        """SIGHUP: certificate renewal. The files are checked here first, so a bad renewal is one
+        error line and every worker keeps serving the previous certificate."""
+        if self.tls is None:
+            logger.warning("received SIGHUP: not serving TLS, nothing to reload")
+            return
+        try:
+            self.tls.check()
+        except ValueError as exc:  # TLSConfigError
+            logger.error("received SIGHUP: TLS files not reloaded, workers keep the previous certificate: %s", exc)
+            return
+        logger.info("received SIGHUP: reloading the TLS files in %d workers", len(self.children))
+        self._signal_all(signal.SIGHUP)
 
     def _wait(self) -> None:
         timeout = None

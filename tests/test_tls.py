@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -248,6 +249,94 @@ def test_resumption_works_on_any_worker(spawn: Spawner, certs: Certs) -> None:
     assert len(pids) == 2, "the connections did not reach both workers"
     assert all(reused), f"{reused.count(False)} of {len(reused)} reconnects did not resume"
     assert sp.port == port
+
+
+# --- certificate renewal (SIGHUP) ------------------------------------------------------------
+
+def _renewable(certs: Certs, root: Path) -> tuple[Path, Path]:
+    """Certificate and key files of our own, to replace while the server runs."""
+    cert, key = root / "live.pem", root / "live.key"
+    shutil.copy(certs.cert, cert)
+    shutil.copy(certs.key, key)
+    return cert, key
+
+
+def _renew(certs: Certs, cert: Path, key: Path) -> bytes:
+    """A new leaf from the same CA written over the files (key first, as a deploy tool might
+    not do atomically); returns its DER, the fingerprint new connections must show."""
+    leaf = certs.ca.issue_cert("localhost", "127.0.0.1")
+    leaf.private_key_pem.write_to_path(key)
+    leaf.cert_chain_pems[0].write_to_path(cert)
+    return ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+
+
+def _served_certs(port: int, certs: Certs, n: int) -> list[bytes]:
+    out = []
+    for _ in range(n):
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                certs.client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+            out.append(tls.getpeercert(binary_form=True))
+    return out
+
+
+def _until_served(port: int, certs: Certs, der: bytes, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while not all(c == der for c in _served_certs(port, certs, n)):
+        assert time.monotonic() < deadline, "new connections still get the old certificate"
+        time.sleep(0.1)
+
+
+def test_sighup_renews_the_certificate_on_every_worker_without_dropping_connections(
+        spawn: Spawner, certs: Certs, tmp_path: Path) -> None:
+    from conftest import free_port
+
+    cert, key = _renewable(certs, tmp_path)
+    port = free_port()
+    sp = spawn.start(["-m", "fasterapi", "run", "tests.apps.main_app:app", "--port", str(port), "--workers", "2",
+                      "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)], ready_lines=2)
+    old = _served_certs(port, certs, 1)[0]
+
+    async def main() -> None:
+        async with websockets.connect(f"wss://localhost:{port}/ws/echo", ssl=certs.client_context()) as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            new = _renew(certs, cert, key)
+            assert new != old
+            sp.signal(signal.SIGHUP)
+            await asyncio.to_thread(_until_served, port, certs, new, 12)  # both workers (SO_REUSEPORT)
+            await ws.send("after")  # the connection made before the renewal is untouched
+            assert await ws.recv() == "after"
+            # A broken renewal: one error line from the parent, every worker keeps the last good files.
+            key.write_text("not a key\n")
+            sp.signal(signal.SIGHUP)
+            assert sp.wait_for_output(r"TLS files not reloaded.*ssl_keyfile '.*live\.key'")
+            assert set(await asyncio.to_thread(_served_certs, port, certs, 8)) == {new}
+    asyncio.run(main())
+    assert sp.output().count("TLS files reloaded") == 2, sp.output()[-2000:]  # once per worker
+    assert "Traceback" not in sp.output()
+
+
+def test_sighup_with_one_worker_and_app_reload_tls(spawn: Spawner, certs: Certs, tmp_path: Path) -> None:
+    cert, key = _renewable(certs, tmp_path)
+    sp = spawn.start(["-m", "fasterapi", "run", "tests.apps.main_app:app", "--port", "0",
+                      "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)])
+    cert.write_text("garbage\n")
+    sp.signal(signal.SIGHUP)
+    assert sp.wait_for_output(r"TLS files not reloaded.*ssl_certfile '.*live\.pem': not a PEM certificate")
+    st = _stats(sp.port, certs)  # still serving, with the first certificate
+    assert (st["tls_reloads"], st["tls_reload_failures"]) == (0, 1)
+    new = _renew(certs, cert, key)
+    sp.signal(signal.SIGHUP)
+    _until_served(sp.port, certs, new, 3)
+    st = _stats(sp.port, certs)
+    assert (st["tls_reloads"], st["tls_reload_failures"]) == (1, 1)
+
+
+def test_reload_tls_without_tls_is_a_clear_error() -> None:
+    from fasterapi import App
+
+    with pytest.raises(RuntimeError, match="not serving TLS"):
+        App().reload_tls()
 
 
 # --- configuration errors ------------------------------------------------------------------

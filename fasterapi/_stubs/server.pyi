@@ -35,6 +35,19 @@ class Server:
     def listen(self) -> int:
         """Load the TLS files (ValueError naming the file), then bind and listen (or adopt fd);
         returns the bound port (0 for a Unix socket)."""
+    def reload_tls(
+        self,
+        ssl_certfile: str,
+        ssl_keyfile: str = "",
+        ssl_keyfile_password: str = "",
+        ssl_ca_certs: str = "",
+        ssl_ciphers: str = "",
+        ssl_cert_reqs: int = 0,
+        ssl_ticket_key: bytes = b"",
+    ) -> None:
+        """Load the TLS files again (certificate renewal, no restart): connections accepted from
+        now on use them, open ones keep theirs. ValueError naming the file at fault (the previous
+        files keep serving); RuntimeError if this server does not serve TLS."""
     @property
     def tls(self) -> bool:
         """True once listen() has set up TLS (https/wss)."""

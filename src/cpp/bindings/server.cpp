@@ -244,6 +244,18 @@ FASTERAPI_BIND_ORDERED(server, 200) {
         .def("listen", [](PyServer& s) { s.server.listen(); return s.server.listen_port(); },
              "Load the TLS files (ValueError naming the file), then bind and listen (or adopt fd); "
              "returns the bound port (0 for a Unix socket).")
+        .def(
+            "reload_tls",
+            [](PyServer& s, const std::string& certfile, const std::string& keyfile, const std::string& password,
+               const std::string& ca_certs, const std::string& ciphers, int cert_reqs, const py::bytes& ticket_key) {
+                s.server.reload_tls(tls_config(certfile, keyfile, password, ca_certs, ciphers, cert_reqs, ticket_key));
+            },
+            py::arg("ssl_certfile"), py::arg("ssl_keyfile") = "", py::arg("ssl_keyfile_password") = "",
+            py::arg("ssl_ca_certs") = "", py::arg("ssl_ciphers") = "", py::arg("ssl_cert_reqs") = 0,
+            py::arg("ssl_ticket_key") = py::bytes(),
+            "Load the TLS files again (certificate renewal, no restart): connections accepted from now on use "
+            "them, open ones keep theirs. ValueError naming the file at fault (the previous files keep "
+            "serving); RuntimeError if this server does not serve TLS.")
         .def_property_readonly("tls", [](PyServer& s) { return s.server.tls(); },
                                "True once listen() has set up TLS (https/wss).")
         .def("fileno", [](PyServer& s) { return s.server.fd(); })
@@ -398,6 +410,8 @@ FASTERAPI_BIND_ORDERED(server, 200) {
             d["send_overflow"] = st.send_overflow;
             d["http_errors"] = st.http_errors;
             d["tls_errors"] = st.tls_errors;
+            d["tls_reloads"] = st.tls_reloads;
+            d["tls_reload_failures"] = st.tls_reload_failures;
             d["shared_compressions"] = st.shared_compressions;
             d["connections"] = s.server.connection_count();
             d["tls_buffers_held"] = s.server.tls_buffers_held();

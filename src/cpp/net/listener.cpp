@@ -12,9 +12,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <string>
+#include <stdexcept>
 #include <system_error>
 
 namespace fasterapi::net {
+
+void Server::reload_tls(const TlsConfig& cfg) {
+    if (!tls_) throw std::logic_error("this server does not serve TLS: nothing to reload");
+    try {
+        tls_ = std::make_unique<TlsContext>(cfg);
+    } catch (...) {
+        stats_.tls_reload_failures++;
+        throw;
+    }
+    cfg_.tls = cfg;
+    stats_.tls_reloads++;
+}
 
 void Server::listen() {
     if (cfg_.tls.enabled()) tls_ = std::make_unique<TlsContext>(cfg_.tls);  // file errors before binding

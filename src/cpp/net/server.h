@@ -90,6 +90,7 @@ struct Stats {
     uint64_t accepted = 0, refused_full = 0, closed = 0, requests = 0, ws_messages_in = 0,
              ws_messages_out = 0, protocol_errors = 0, timeouts = 0, slow_dropped = 0,
              slow_closed = 0, send_overflow = 0, http_errors = 0, tls_errors = 0,
+             tls_reloads = 0, tls_reload_failures = 0,  // reload_tls(): done / refused (bad files)
              shared_compressions = 0;  // publish(): frames compressed once for many subscribers
 };
 
@@ -113,6 +114,11 @@ class Server {
     // (std::system_error with a clear message), or adopt cfg.fd.
     void listen();
     bool tls() const noexcept { return tls_ != nullptr; }
+    // Certificate renewal without a restart: builds a context from `cfg` (the same checks
+    // and std::invalid_argument as listen(); the old context keeps serving on failure) and
+    // uses it for connections accepted from now on. Open connections keep the context they
+    // started with (each SSL holds a reference to its SSL_CTX). std::logic_error without TLS.
+    void reload_tls(const TlsConfig& cfg);
     int listen_port() const noexcept { return port_; }
     int fd() const noexcept { return epfd_; }
     // Services every ready socket and expired timer; never blocks.
