@@ -30,8 +30,8 @@ void Server::on_timer() {
         if (c->ssl) {
             // Busy (>= kTlsBusyIo records a tick): keep the record buffers; idle a whole tick:
             // give them back. Idle and handshaking sessions never hold ~34 KiB each.
-            if (!c->tls_hold && c->tls_io >= kTlsBusyIo) tls_hold_buffers(c->ssl, c->tls_hold = true);
-            else if (c->tls_hold && c->tls_io == 0) tls_hold_buffers(c->ssl, c->tls_hold = false);
+            bool hold = c->tls_hold ? c->tls_io > 0 : c->tls_io >= kTlsBusyIo;
+            if (hold != c->tls_hold) tls_hold_buffers(c->ssl, c->tls_hold = hold);
             c->tls_io = 0;
         }
         if (c->deadline_ms && now_ms_ >= c->deadline_ms) {
