@@ -188,9 +188,7 @@ template <class Op, class More>
 TlsIo repeat_io(SSL* ssl, Op op, More more) {
     TlsIo io;
     while (more(io.bytes)) {
-        // SSL_get_error needs an empty error queue; ERR_clear_error wipes all 16 slots every
-        // call (the costliest OpenSSL symbol per small record), a peek is one load when empty.
-        if (ERR_peek_error() != 0) ERR_clear_error();
+        tls_clear_errors();
         int n = op(io.bytes);
         if (n > 0) {
             io.bytes += static_cast<size_t>(n);
@@ -248,6 +246,10 @@ void tls_shutdown(SSL* ssl) {
 }
 
 void tls_free(SSL* ssl) { SSL_free(ssl); }
+
+void tls_clear_errors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+}
 
 std::string tls_drain_errors() {
     std::string out;

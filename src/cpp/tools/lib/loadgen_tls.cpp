@@ -184,14 +184,14 @@ TlsStream::Result TlsStream::handshake() {
 
 TlsStream::Result TlsStream::read(uint8_t* buf, size_t cap, size_t& n) {
     n = 0;
-    ERR_clear_error();
+    net::tls_clear_errors();
     int rc = SSL_read_ex(ssl_, buf, cap, &n) == 1 ? 1 : 0;
     if (rc == 1) return Result::Done;
     return fail(rc);
 }
 
 bool TlsStream::write(const uint8_t* p, size_t n) {
-    ERR_clear_error();
+    net::tls_clear_errors();
     while (n) {
         size_t w = 0;
         if (SSL_write_ex(ssl_, p, n, &w) != 1) {
