@@ -2,10 +2,11 @@
 
 Runs the gate scenario (echo 32 B / 100 connections / 1 in flight) in short interleaved rounds
 against the targets the ratios name, then checks median(target) / median(baseline) >= min for
-each ``[[ratio]]`` of the gates file. A failing ratio is measured again (as many more rounds of its
-two targets) and decided on the medians of all its rounds, unless ``[gate] confirm = false``. A ratio may name its own ``scenario`` (e.g. the wss echo:
+each ``[[ratio]]`` of the gates file. A ratio may name its own ``scenario`` (e.g. the wss echo:
 its targets then run as TLS servers with a certificate made for the run); each scenario is
-measured once, with the targets its ratios name. Exit codes: 0 all ratios hold; 1 a ratio failed (named on
+measured once, with the targets its ratios name. A failing ratio is measured again (as many more
+rounds of its two targets) and decided on the medians of all its rounds, unless
+``[gate] confirm = false``. Exit codes: 0 all ratios hold; 1 a ratio failed (named on
 stderr); 3 a ratio could not be measured (target not built / not installed / no value) — an
 unmeasured ratio is never a pass, unless ``--allow-unavailable`` is given.
 """
@@ -154,8 +155,8 @@ def measure(scen, targets: list, generator, rounds: int, duration: float, warmup
                 srv.stop()
 
 
-def confirm_failures(gates: dict, verdict: list[dict], measured: dict, targets: list, generator, rounds: int,
-                     duration: float, warmup: float, reasons: dict, say) -> bool:
+def confirm_failures(verdict: list[dict], measured: dict, targets: list, generator, rounds: int, duration: float,
+                     warmup: float, reasons: dict, say) -> bool:
     """Measure each failing ratio's two targets again for ``rounds`` more interleaved rounds and add
     them to that scenario's rounds, so the verdict is taken again on the medians of all of them.
 
@@ -224,16 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         measured[sid] = measure(scenarios.by_id(sid), [t for t in targets if t.name in names], generator, rounds,
                                 duration, warmup, reasons, say)
 
-    def medians() -> dict:
-        out = {n: measured[scen.id].median(n) for n in measured[scen.id].rounds}
-        for sid, ms in measured.items():
-            out.update({(sid, n): ms.median(n) for n in ms.rounds})
-        return out
+    def medians() -> dict:  # the gate scenario's by target name, the others by (scenario id, target)
+        return {(n if sid == scen.id else (sid, n)): ms.median(n) for sid, ms in measured.items() for n in ms.rounds}
 
     verdict = evaluate(gates, medians(), reasons)
     confirm = g.get("confirm", True)
-    if confirm and confirm_failures(gates, verdict, measured, targets, generator, rounds, duration, warmup,
-                                    reasons, say):
+    if confirm and confirm_failures(verdict, measured, targets, generator, rounds, duration, warmup, reasons, say):
         verdict = evaluate(gates, medians(), reasons)
     m = measured[scen.id]
     for sid, ms in measured.items():
