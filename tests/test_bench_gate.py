@@ -4,6 +4,7 @@ plus the bench harness's pure parts: histogram percentiles, gate verdicts, HTML 
 from __future__ import annotations
 
 import json
+import statistics
 import random
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the loadtest package lives at the repo root, beside ./fasterapi
 
-from loadtest import gate, runner  # noqa: E402
+from loadtest import gate, runner, scenarios  # noqa: E402
 from loadtest.histogram import Histogram, percentile_from_compact  # noqa: E402
 
 pytest.importorskip("websockets")
@@ -97,6 +98,24 @@ def test_evaluate_ratio_on_its_own_scenario():
     assert [o["status"] for o in out] == ["PASS", "FAIL"]
     assert out[1]["name"] == "a >= 1.2x b [tls-echo-32B-c100]" and out[1]["ratio"] == pytest.approx(0.8)
     assert gate.evaluate(g, {"a": 100.0, "b": 60.0}, {})[1]["status"] == "UNAVAILABLE"
+
+
+def test_paired_ratio_leaves_out_generator_saturated_rounds():
+    # The CI run that failed callback >= 1.1x picows on the ratio of medians (1.07x): the server-bound
+    # rounds say ~1.3x; the rounds where the generator was the ceiling pressed the figure towards 1.
+    m = runner.Measurement(scenarios.by_id("echo-32B-c100"))
+    rounds = [(102346, 75675, False), (73838, 56442, False), (135528, 131152, True), (116360, 105406, True),
+              (139996, 122230, True), (103548, 77908, False), (130580, 122148, False)]
+    m.rounds["a"] = [{"rate_per_s": a, "inconclusive": sat} for a, _, sat in rounds]
+    m.rounds["b"] = [{"rate_per_s": b} for _, b, _ in rounds] + [{"error": "refused"}]
+    ratio, pairs = gate.paired_ratio(m, "a", "b")
+    assert pairs == 4 and ratio == pytest.approx(statistics.median([102346 / 75675, 73838 / 56442,
+                                                                     103548 / 77908, 130580 / 122148]))
+    assert gate.paired_ratio(m, "a", "b", min_pairs=5) == (None, 4)  # too few: the medians decide
+    g = {"ratio": [{"target": "a", "baseline": "b", "min": 1.2}]}
+    out = gate.evaluate(g, {"a": m.median("a"), "b": m.median("b")}, {}, {("echo-32B-c100", "a", "b"): (ratio, pairs)})
+    assert out[0]["status"] == "PASS" and out[0]["pairs"] == 4
+    assert gate.evaluate(g, {"a": m.median("a"), "b": m.median("b")}, {})[0]["status"] == "FAIL"  # 1.10x
 
 
 def test_evaluate_generator_headroom():
