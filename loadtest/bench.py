@@ -110,7 +110,8 @@ def run_bench(selected: list, targets: list, generator: runner.Generator, rounds
             subset = {n: srv for (n, with_tls), srv in servers.items()
                       if with_tls == s.tls and s.needs in srv.target.supports}
             progress(f"== {s.title}: {', '.join(subset) or 'no target'}")
-            m = runner.measure_throughput(s, subset, generator, rounds, duration, warmup, progress, counter)
+            m = runner.measure_throughput(s, subset, generator, rounds, duration, warmup, progress, counter,
+                                          bystanders=servers.values())
             m.skipped = {t.name: t.reason or failed.get((t.name, s.tls)) or "scenario not supported"
                          for t in targets if t.name not in subset}
             out.append(m.to_json())

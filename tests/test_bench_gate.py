@@ -118,6 +118,74 @@ def test_paired_ratio_leaves_out_generator_saturated_rounds():
     assert gate.evaluate(g, {"a": m.median("a"), "b": m.median("b")}, {})[0]["status"] == "FAIL"  # 1.10x
 
 
+class _ScriptedGenerator:
+    """Answers each broadcast step from a table {rate: (deliveries kept, p99 ms)}, recording the rates asked."""
+
+    def __init__(self, table):
+        self.table, self.asked = table, []
+
+    def run(self, args, timeout):
+        rate = int(args[args.index("--rate") + 1])
+        self.asked.append(rate)
+        kept, p99_ms = self.table[rate]
+        return {"rate_per_s": kept * rate * 1000, "expected_deliveries_per_s": rate * 1000,
+                "latency_us": {"p99": p99_ms * 1000}}
+
+
+def test_broadcast_sweep_survives_one_stall_and_stops_where_the_server_falls_behind():
+    scen = scenarios.by_id("broadcast-sweep-c1000")  # rates 200 ... 6400, p99 <= 50 ms
+    # One slow fan-out puts 1600/s over the bound (61 ms, measured), then 3200/s passes again:
+    # the figure is 3200, and the sweep stops after two failing rates in a row.
+    gen = _ScriptedGenerator({200: (1, 20), 400: (1, 30), 800: (1, 40), 1600: (1, 61), 3200: (1, 30),
+                              6400: (0.5, 900)})
+    res = runner.sweep_rates(scen, [], gen, 2.0, 0.5)
+    assert res["max_rate"] == 3200 and gen.asked == [200, 400, 800, 1600, 3200, 6400]
+    assert [s["ok"] for s in res["sweep"]] == [True, True, True, False, True, False]
+    # A server that queues (socketify measured p99 0.44 s at 1600/s, 0.55 s at 3200/s) stops at 800.
+    gen = _ScriptedGenerator({200: (1, 20), 400: (1, 25), 800: (1, 29), 1600: (0.89, 444), 3200: (0.99, 545),
+                              6400: (0.5, 2000)})
+    res = runner.sweep_rates(scen, [], gen, 2.0, 0.5)
+    assert res["max_rate"] == 800 and gen.asked == [200, 400, 800, 1600, 3200]
+    # Nothing passes: 0, after two steps.
+    gen = _ScriptedGenerator({200: (0.5, 900), 400: (0.5, 900)})
+    assert runner.sweep_rates(scen, [], gen, 2.0, 0.5)["max_rate"] == 0 and gen.asked == [200, 400]
+
+
+class _Proc:
+    """A process standing in for a server: settle() only asks alive() and cpu_s()."""
+
+    def __init__(self, code):
+        self.proc = subprocess.Popen([sys.executable, "-c", code])
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cpu_s(self):
+        return runner._cpu_s(self.proc.pid)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_settle_waits_for_a_busy_server_and_not_for_idle_ones():
+    # One burns a core for 1.5 s (a server draining a backlog), one sleeps (an idle server).
+    busy = _Proc("import time\nt = time.monotonic() + 1.5\nwhile time.monotonic() < t: pass\ntime.sleep(30)")
+    idle = _Proc("import time; time.sleep(30)")
+    try:
+        time_busy = runner.settle([busy, idle], limit=5.0)
+        assert 1.0 <= time_busy < 4.0
+        assert runner.settle([busy, idle], limit=5.0) < 0.5  # both idle now: one window
+        spin = _Proc("while True: pass")
+        try:
+            assert 0.9 <= runner.settle([spin, idle], limit=1.0) < 1.5  # bounded: never idle
+        finally:
+            spin.stop()
+    finally:
+        busy.stop()
+        idle.stop()
+
+
 def test_evaluate_generator_headroom():
     g = {"ratio": [{"target": "a", "baseline": "b", "min": 1.0}],
          "generator": {"max_cpu": 0.9, "capacity_target": "sink", "min_capacity": 120000}}
