@@ -100,14 +100,15 @@ def test_evaluate_ratio_on_its_own_scenario():
     assert gate.evaluate(g, {"a": 100.0, "b": 60.0}, {})[1]["status"] == "UNAVAILABLE"
 
 
-def test_paired_ratio_leaves_out_generator_saturated_rounds():
+def test_paired_ratio_leaves_out_rounds_where_the_baseline_saturated_the_generator():
     # The CI run that failed callback >= 1.1x picows on the ratio of medians (1.07x): the server-bound
-    # rounds say ~1.3x; the rounds where the generator was the ceiling pressed the figure towards 1.
+    # rounds say ~1.3x. In the rounds where both reached the generator's ceiling the baseline's figure
+    # is that ceiling, not its own, and the ratio was pressed towards 1: those pairs do not count.
     m = runner.Measurement(scenarios.by_id("echo-32B-c100"))
     rounds = [(102346, 75675, False), (73838, 56442, False), (135528, 131152, True), (116360, 105406, True),
               (139996, 122230, True), (103548, 77908, False), (130580, 122148, False)]
     m.rounds["a"] = [{"rate_per_s": a, "inconclusive": sat} for a, _, sat in rounds]
-    m.rounds["b"] = [{"rate_per_s": b} for _, b, _ in rounds] + [{"error": "refused"}]
+    m.rounds["b"] = [{"rate_per_s": b, "inconclusive": sat} for _, b, sat in rounds] + [{"error": "refused"}]
     ratio, pairs = gate.paired_ratio(m, "a", "b")
     assert pairs == 4 and ratio == pytest.approx(statistics.median([102346 / 75675, 73838 / 56442,
                                                                      103548 / 77908, 130580 / 122148]))
@@ -116,6 +117,23 @@ def test_paired_ratio_leaves_out_generator_saturated_rounds():
     out = gate.evaluate(g, {"a": m.median("a"), "b": m.median("b")}, {}, {("echo-32B-c100", "a", "b"): (ratio, pairs)})
     assert out[0]["status"] == "PASS" and out[0]["pairs"] == 4
     assert gate.evaluate(g, {"a": m.median("a"), "b": m.median("b")}, {})[0]["status"] == "FAIL"  # 1.10x
+
+
+def test_paired_ratio_keeps_rounds_where_only_the_target_saturated_the_generator():
+    # A gate run (callback vs picows, 7 rounds + 7 confirming): picows never saturated the generator,
+    # the callback handler did in 6 rounds. Those ratios are lower bounds (1.12-1.80x); leaving them
+    # out kept only the rounds where callback was slow and read 1.05x.
+    cb = [(113892, 0), (134071, 1), (132863, 0), (115437, 0), (110616, 0), (128892, 1), (126758, 1),
+          (97869, 0), (110282, 0), (117378, 0), (109128, 0), (125042, 1), (145782, 1), (118578, 1)]
+    pw = [117828, 110548, 121450, 114555, 133998, 98998, 113094, 80666, 114334, 103692, 78558, 89780, 81090, 98662]
+    m = runner.Measurement(scenarios.by_id("echo-32B-c100"))
+    m.rounds["callback"] = [{"rate_per_s": v, "inconclusive": bool(sat)} for v, sat in cb]
+    m.rounds["picows"] = [{"rate_per_s": v} for v in pw]
+    ratio, pairs = gate.paired_ratio(m, "callback", "picows")
+    assert pairs == 14 and ratio == pytest.approx(statistics.median([a / b for (a, _), b in zip(cb, pw)]))
+    assert 1.1 < ratio < 1.2
+    # The other way round the 6 saturated rounds are the baseline's: they are left out.
+    assert gate.paired_ratio(m, "picows", "callback")[1] == 8
 
 
 class _ScriptedGenerator:
