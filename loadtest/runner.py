@@ -411,15 +411,23 @@ def measure_throughput(scenario: Scenario, servers: dict, generator: Generator, 
             base = srv.base_ws if scenario.mode.startswith("ws") or scenario.mode == "connect" else srv.base_http
             args = scenario.generator_args(base, duration, warmup)
             waited = settle(quiet)
+            between = [0.0, 0.0]  # a sweep's waits between its steps (CPU s, s): not part of its steps
+
+            def settle_step(srv=srv):
+                c, t = srv.cpu_s(), time.monotonic()
+                settle(quiet)
+                between[0] += srv.cpu_s() - c
+                between[1] += time.monotonic() - t
+
             cpu0, t0 = srv.cpu_s(), time.monotonic()
             if scenario.extra.get("rates"):
-                res = sweep_rates(scenario, args, generator, duration, warmup, lambda: settle(quiet))
+                res = sweep_rates(scenario, args, generator, duration, warmup, settle_step)
             else:
                 res = generator.run(args, timeout=duration + warmup + 60)
-            cpu1, t1 = srv.cpu_s(), time.monotonic()
+            cpu1, t1 = srv.cpu_s() - between[0], time.monotonic() - between[1]
             if "error" not in res and t1 > t0 and cpu1 >= cpu0:
-                # The server's CPU over the whole generator run (connect and warm-up included): next
-                # to the generator's, it says which side was saturated.
+                # The server's CPU over the generator's runs (connect and warm-up included, a sweep's
+                # waits between steps left out): next to the generator's, it says which side was saturated.
                 res["server_cpu"] = round((cpu1 - cpu0) / (t1 - t0), 3)
             res["settle_s"] = round(waited, 2)
             m.rounds.setdefault(name, []).append(res)
