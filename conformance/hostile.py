@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import select
@@ -354,11 +355,31 @@ def _ping_flood_unread(ws: WS) -> Outcome:
             select.select([], [ws.sock], [], 0.1)
         except (BrokenPipeError, ConnectionResetError):
             return Outcome(f"connection closed after {sent // MiB} MiB of pings")
-    ws.sock.setblocking(True)
-    pings = sent // len(frame(0x9, b"p" * 125))
+    # The last send may have cut a ping in two: finish it before the text frame, or the text
+    # frame lands inside the ping's payload. A server that stopped reading resumes only once
+    # its pongs are read, so read while writing.
+    flen = len(frame(0x9, b"p" * 125))
+    pings = -(-sent // flen)
     latest = b"%08d" % ((pings - 1) % n_batch)
-    if not ws.send(frame(0x1, b"after-flood")):
+    at = sent % len(batch)
+    tail = batch[at:at + (-sent) % flen] + frame(0x1, b"after-flood")
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while tail:
+            if time.monotonic() > deadline:
+                return Outcome(f"the server read nothing for {TIMEOUT:.0f} s after the flood")
+            readable, writable, _ = select.select([ws.sock], [ws.sock], [], 0.1)
+            if readable:
+                chunk = ws.sock.recv(1 << 20)
+                if not chunk:
+                    return Outcome("connection closed after the flood")
+                ws.buf += chunk
+            if writable:
+                with contextlib.suppress(BlockingIOError):
+                    tail = tail[ws.sock.send(tail):]
+    except (BrokenPipeError, ConnectionResetError):
         return Outcome("connection closed after the flood")
+    ws.sock.setblocking(True)
     ws.sock.settimeout(TIMEOUT)
     pongs, last_pong, echoed = 0, None, False
     while not (echoed and last_pong == latest):
