@@ -42,6 +42,39 @@ def test_resume_outside_a_task_runs_the_waiting_task_inline():
     assert run(main()) == ["before", ("got", 42, "task"), "after"]
 
 
+def test_resume_gives_a_plain_callback_the_waiter_itself():
+    # Only a Task's own wake-up may be handed a stand-in (an already complete Future):
+    # any other callback sees the waiter it was added to, with its result.
+    async def main():
+        loop = asyncio.get_running_loop()
+        w = Waiter(loop)
+        seen = []
+        w.add_done_callback(lambda f: seen.append((f, f.result(), asyncio.current_task())))
+        loop.call_soon(w.resume, "m")  # outside any task: the callback runs inline
+        await asyncio.sleep(0.01)
+        return w, seen
+
+    w, seen = run(main())
+    assert seen == [(w, "m", None)]
+
+
+def test_the_attributes_a_task_reads_on_a_waiter():
+    async def main():
+        loop = asyncio.get_running_loop()
+        w = Waiter(loop)
+        assert w.get_loop() is loop and w._loop is loop
+        assert w._asyncio_future_blocking is False
+        w._asyncio_future_blocking = True
+        assert w._asyncio_future_blocking is True
+        del w._asyncio_future_blocking
+        assert w._asyncio_future_blocking is False
+        assert Waiter.ready(1).get_loop() is None
+        with pytest.raises(AttributeError):
+            w.no_such_attribute
+
+    run(main())
+
+
 def test_resume_inside_a_task_schedules_the_wakeup():
     async def main():
         loop = asyncio.get_running_loop()
