@@ -161,6 +161,21 @@ async def ws_iter(ws: WebSocket) -> None:
     record(ws.query_params.get("key"), {"code": ws.close_code, "reason": ws.close_reason})
 
 
+@app.websocket("/ws/send-types")
+async def ws_send_types(ws: WebSocket) -> None:
+    # What send() accepts: str (text), bytes and bytearray (binary); anything else is a
+    # TypeError naming the type, and the connection stays usable.
+    await ws.accept()
+    await ws.receive()
+    try:
+        await ws.send(123)  # type: ignore[arg-type]
+    except TypeError as exc:
+        await ws.send(str(exc))
+    await ws.send(bytearray(b"from a bytearray"))
+    await ws.send(b"from bytes")
+    await ws.receive()
+
+
 @app.websocket("/ws/server-close")
 async def ws_server_close(ws: WebSocket) -> None:
     await ws.accept()

@@ -178,6 +178,37 @@ class PyServer : public fasterapi::net::Callbacks {
     static void report() { PyErr_WriteUnraisable(nullptr); }
 };
 
+// Server.ws_send(conn, data): every message either handler style sends goes through here, so
+// it is a plain METH_FASTCALL method rather than a pybind11 one. pybind11's dispatcher costs
+// ~450 instructions a call and its methods make a bound method on every attribute access;
+// a method descriptor is called unbound (LOAD_METHOD) with the arguments as they are.
+PyObject* ws_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "ws_send(conn, data) takes 2 arguments (%zd given)", nargs);
+        return nullptr;
+    }
+    uint64_t conn = PyLong_AsUnsignedLongLong(args[0]);
+    if (conn == static_cast<uint64_t>(-1) && PyErr_Occurred()) return nullptr;
+    try {
+        auto* s = py::cast<PyServer*>(py::handle(self));
+        bool text = false;
+        std::string_view v = as_view(args[1], text);
+        return PyLong_FromSsize_t(s->server.ws_send(conn, v, text));
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (py::builtin_exception& e) {  // as_view's TypeError
+        e.set_error();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+}
+
+PyMethodDef g_ws_send_def = {
+    "ws_send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(ws_send)), METH_FASTCALL,
+    "ws_send($self, conn, data, /)\n--\n\nSend str as a text message or bytes as binary; returns bytes still "
+    "buffered, -1 if closed. TypeError for any other type."};
+
 }  // namespace
 
 FASTERAPI_BIND_ORDERED(server, 200) {
@@ -195,8 +226,9 @@ FASTERAPI_BIND_ORDERED(server, 200) {
     using fasterapi::net::SseRouteOptions;
     using fasterapi::net::WsRouteOptions;
 
-    py::class_<PyServer>(m, "Server", "Native HTTP/1.1 + WebSocket + SSE server (drive poll() when fileno() is readable)")
-        .def(py::init([](py::object on_request, py::object on_ws_message, py::object on_close,
+    py::class_<PyServer> cls(m, "Server",
+                             "Native HTTP/1.1 + WebSocket + SSE server (drive poll() when fileno() is readable)");
+    cls.def(py::init([](py::object on_request, py::object on_ws_message, py::object on_close,
                          py::object on_drain, const std::string& host, int port, int backlog, bool reuse_port,
                          size_t max_connections, size_t max_request_line, size_t max_header_bytes,
                          size_t max_headers, uint64_t max_body_size, double request_timeout,
@@ -338,13 +370,6 @@ FASTERAPI_BIND_ORDERED(server, 200) {
         .def("ws_reject", [](PyServer& s, uint64_t conn, int status, const std::string& reason) {
             return s.server.ws_reject(conn, status, reason);
         })
-        .def("ws_send",
-             [](PyServer& s, uint64_t conn, py::handle data) {
-                 bool text = false;
-                 std::string_view v = as_view(data.ptr(), text);
-                 return s.server.ws_send(conn, v, text);
-             },
-             "Send str as a text message or bytes as binary; returns bytes still buffered, -1 if closed.")
         .def("ws_close",
              [](PyServer& s, uint64_t conn, int code, const std::string& reason) {
                  return s.server.ws_close(conn, static_cast<uint16_t>(code), reason);
@@ -417,5 +442,9 @@ FASTERAPI_BIND_ORDERED(server, 200) {
             d["tls_buffers_held"] = s.server.tls_buffers_held();
             return d;
         });
+    py::object send(py::reinterpret_steal<py::object>(
+        PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_ws_send_def)));
+    if (!send) throw py::error_already_set();
+    cls.attr("ws_send") = send;
 
 }
