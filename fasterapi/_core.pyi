@@ -164,6 +164,11 @@ class Done:
 
 DONE: Done
 
+def anext_method(cls: type, connected: int) -> Any:
+    """A method descriptor for cls.__anext__ (the WebSocket class: the __slots__ _queue, state, _loop,
+    _waiter, _waiter_ends_iteration, and a _next(ends_iteration) method). TypeError if a slot is missing;
+    RuntimeError if called for a second class."""
+
 class ws:  # submodule fasterapi._core.ws
     # Stub for the submodule fasterapi._core.ws (the lead merges it into fasterapi/_core.pyi).
 

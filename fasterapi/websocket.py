@@ -124,13 +124,7 @@ class WebSocket(RequestFacts):
 
     # --- receiving ---------------------------------------------------------------
     def _deliver(self, message: Any) -> None:
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            # Completes the waiter; when called from the native poll (no task running) the
-            # handler runs up to its next await right here, before the next message.
-            if w.resume(message):
-                return
+        """Queue a message no handler is waiting for (App._on_ws_message resumes a waiting one)."""
         q = self._queue
         if q is None:
             q = self._queue = deque()
@@ -195,14 +189,10 @@ class WebSocket(RequestFacts):
     def __aiter__(self) -> "WebSocket":
         return self
 
-    def __anext__(self) -> Any:
-        # Not a coroutine: the queued value or the bare waiter, two coroutine frames
-        # fewer per message than awaiting receive() (the echo hot path, _next inlined).
-        if not self._queue and self.state == CONNECTED:
-            w = self._waiter = _Waiter(self._loop)
-            self._waiter_ends_iteration = True
-            return w
-        return self._next(True)
+    if TYPE_CHECKING:  # pragma: no cover
+        # In C, installed below the class: _next(True) without a Python frame in the common
+        # case (nothing queued, connected), the echo hot path (src/cpp/bindings/ws_anext.cpp).
+        def __anext__(self) -> Any: ...
 
     # --- sending -----------------------------------------------------------------
     def send(self, data: str | bytes) -> Any:
@@ -269,3 +259,6 @@ class WebSocket(RequestFacts):
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.path} conn={self.conn} state={('CONNECTING', 'CONNECTED', 'CLOSED')[self.state]}>"
+
+
+WebSocket.__anext__ = _core.anext_method(WebSocket, CONNECTED)  # type: ignore[method-assign]

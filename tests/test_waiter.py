@@ -130,3 +130,21 @@ def test_exceptions_cancellation_and_future_protocol():
         assert await DONE is None
 
     run(main())
+
+
+def test_anext_method_checks_the_class_it_serves():
+    from fasterapi._core import anext_method
+    from fasterapi.websocket import CONNECTED, WebSocket
+
+    class NoSlots:
+        pass
+
+    with pytest.raises(TypeError, match="has no __slots__ entry _queue"):
+        anext_method(NoSlots, CONNECTED)
+
+    class Other:
+        __slots__ = ("_queue", "state", "_loop", "_waiter", "_waiter_ends_iteration")
+
+    with pytest.raises(RuntimeError, match="one class per process"):
+        anext_method(Other, CONNECTED)
+    assert type(WebSocket.__dict__["__anext__"]).__name__ == "method_descriptor"

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "bindings/registry.h"
+#include "bindings/waiter.h"
 
 namespace py = pybind11;
 
@@ -524,6 +525,8 @@ PyAsyncMethods d_async = {d_await, nullptr, nullptr, d_send};
 PyTypeObject DoneType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
 }  // namespace
+
+PyObject* fasterapi::bindings::new_waiter(PyObject* loop) { return reinterpret_cast<PyObject*>(w_alloc(loop)); }
 
 FASTERAPI_BIND(waiter) {
     PyObject* asyncio = PyImport_ImportModule("asyncio");

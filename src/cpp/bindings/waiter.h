@@ -1,0 +1,10 @@
+// The async WebSocket path's awaitable (bindings/waiter.cpp), for the other bindings that make one.
+#pragma once
+#include <Python.h>
+
+namespace fasterapi::bindings {
+
+// A new pending fasterapi._core.Waiter on loop (new reference; nullptr with a Python error set).
+PyObject* new_waiter(PyObject* loop);
+
+}  // namespace fasterapi::bindings
