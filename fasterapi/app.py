@@ -622,15 +622,15 @@ class App:
             return
         h = ws.handler
         if h is None:
-            # WebSocket._deliver inlined for the handler already waiting (one Python frame
-            # fewer per message): resume() completes its waiter and, called from the native
-            # poll, runs the handler up to its next await right here, before the next message.
+            # A handler already waiting is resumed here (no WebSocket method frame per message):
+            # resume() completes its waiter and, called from the native poll, runs the handler
+            # up to its next await right here, before the next message.
             w = ws._waiter
             if w is not None:
                 ws._waiter = None
                 if w.resume(data):
                     return
-            ws._deliver(data)
+            ws._enqueue(data)
             return
         try:
             h.on_message(ws, data)

@@ -123,7 +123,7 @@ class WebSocket(RequestFacts):
         return DONE
 
     # --- receiving ---------------------------------------------------------------
-    def _deliver(self, message: Any) -> None:
+    def _enqueue(self, message: Any) -> None:
         """Queue a message no handler is waiting for (App._on_ws_message resumes a waiting one)."""
         q = self._queue
         if q is None:
@@ -154,7 +154,7 @@ class WebSocket(RequestFacts):
 
     def _next(self, ends_iteration: bool) -> Any:
         """An awaitable for the next message: the queued one at once, else a future that
-        _deliver resolves. Once closed: WebSocketDisconnect, or the end of ``async for``."""
+        App._on_ws_message resolves. Once closed: WebSocketDisconnect, or the end of ``async for``."""
         if self._queue:
             return _ready(self._queue.popleft())
         if self.state == CLOSED:
