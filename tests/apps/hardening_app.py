@@ -148,7 +148,6 @@ async def sub_close(ws: WebSocket, topic: str) -> None:
 
 
 async def _flood(topic: str, count: int, size: int, pause: float) -> None:
-    FLOOD.update(published=0, delivered=0, done=False)
     try:
         for i in range(count):
             FLOOD["delivered"] += app.publish(topic, i.to_bytes(4, "big") + b"x" * max(0, size - 4))
@@ -163,6 +162,8 @@ _TASKS: set[asyncio.Task] = set()
 
 @app.post("/flood/{topic}")
 async def flood(topic: str, count: int = 1000, size: int = 16 << 10, pause: float = 0.0) -> dict:
+    # Reset before the reply: a /flood-status read before the task's first step must not see the last flood's done.
+    FLOOD.update(published=0, delivered=0, done=False)
     task = asyncio.get_running_loop().create_task(_flood(topic, count, size, pause))
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
