@@ -164,10 +164,11 @@ class Done:
 
 DONE: Done
 
-def anext_method(cls: type, connected: int) -> Any:
-    """A method descriptor for cls.__anext__ (the WebSocket class: the __slots__ _queue, state, _loop,
-    _waiter, _waiter_ends_iteration, and a _next(ends_iteration) method). TypeError if a slot is missing;
-    RuntimeError if called for a second class."""
+def ws_methods(cls: type, connected: int) -> dict[str, Any]:
+    """{'__anext__': ..., 'send': ...}: method descriptors to install on cls, the WebSocket class (the
+    __slots__ _queue, state, _loop, _waiter, _waiter_ends_iteration, _srv, conn; the methods
+    _next(ends_iteration), _send(data), _sent(buffered)). TypeError if a slot is missing; RuntimeError
+    if called for a second class."""
 
 class ws:  # submodule fasterapi._core.ws
     # Stub for the submodule fasterapi._core.ws (the lead merges it into fasterapi/_core.pyi).

@@ -191,14 +191,23 @@ class WebSocket(RequestFacts):
 
     if TYPE_CHECKING:  # pragma: no cover
         # In C, installed below the class: _next(True) without a Python frame in the common
-        # case (nothing queued, connected), the echo hot path (src/cpp/bindings/ws_anext.cpp).
+        # case (nothing queued, connected), the echo hot path (src/cpp/bindings/ws_methods.cpp).
         def __anext__(self) -> Any: ...
 
     # --- sending -----------------------------------------------------------------
-    def send(self, data: str | bytes) -> Any:
-        """Send ``str`` as text or ``bytes`` as binary. Awaiting the result waits
-        while the connection's buffered bytes are above the high-water mark."""
-        n = self._srv.ws_send(self.conn, data)
+    if TYPE_CHECKING:  # pragma: no cover
+        # In C, installed below the class (src/cpp/bindings/ws_methods.cpp): the native send and
+        # DONE below the high-water mark without a Python frame; every other case goes to _sent().
+        def send(self, data: str | bytes) -> Any:
+            """Send ``str`` as text or ``bytes`` as binary. Awaiting the result waits
+            while the connection's buffered bytes are above the high-water mark."""
+
+    def _send(self, data: str | bytes) -> Any:
+        """send() through a server that is not the native one (the access-log wrapper)."""
+        return self._sent(self._srv.ws_send(self.conn, data))
+
+    def _sent(self, n: int) -> Any:
+        """What send() returns once ``n`` bytes are still buffered (-1: the connection is gone)."""
         if n < 0:
             if self.state == CONNECTING:
                 raise RuntimeError("call accept() before send()")
@@ -261,4 +270,5 @@ class WebSocket(RequestFacts):
         return f"<WebSocket {self.path} conn={self.conn} state={('CONNECTING', 'CONNECTED', 'CLOSED')[self.state]}>"
 
 
-WebSocket.__anext__ = _core.anext_method(WebSocket, CONNECTED)  # type: ignore[method-assign]
+for _name, _method in _core.ws_methods(WebSocket, CONNECTED).items():
+    setattr(WebSocket, _name, _method)

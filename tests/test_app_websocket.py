@@ -135,6 +135,7 @@ def test_aiohttp_text_binary_ping(server: ServerProcess, compress: int) -> None:
 def test_send_takes_str_bytes_and_bytearray_and_names_any_other_type(server: ServerProcess) -> None:
     async def main() -> None:
         async with connect(server.ws_url + "/ws/send-types") as ws:
+            assert await ws.recv() == "call accept() before send()"
             await ws.send("go")
             assert await ws.recv() == "expected str (text) or bytes/bytearray (binary), got int"
             assert await ws.recv() == b"from a bytearray"

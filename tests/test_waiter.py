@@ -132,19 +132,20 @@ def test_exceptions_cancellation_and_future_protocol():
     run(main())
 
 
-def test_anext_method_checks_the_class_it_serves():
-    from fasterapi._core import anext_method
+def test_ws_methods_check_the_class_they_serve():
+    from fasterapi._core import ws_methods
     from fasterapi.websocket import CONNECTED, WebSocket
 
     class NoSlots:
         pass
 
     with pytest.raises(TypeError, match="has no __slots__ entry _queue"):
-        anext_method(NoSlots, CONNECTED)
+        ws_methods(NoSlots, CONNECTED)
 
     class Other:
-        __slots__ = ("_queue", "state", "_loop", "_waiter", "_waiter_ends_iteration")
+        __slots__ = ("_queue", "state", "_loop", "_waiter", "_waiter_ends_iteration", "_srv", "conn")
 
     with pytest.raises(RuntimeError, match="one class per process"):
-        anext_method(Other, CONNECTED)
-    assert type(WebSocket.__dict__["__anext__"]).__name__ == "method_descriptor"
+        ws_methods(Other, CONNECTED)
+    for name in ("__anext__", "send"):
+        assert type(WebSocket.__dict__[name]).__name__ == "method_descriptor", name

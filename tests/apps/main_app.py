@@ -164,8 +164,14 @@ async def ws_iter(ws: WebSocket) -> None:
 @app.websocket("/ws/send-types")
 async def ws_send_types(ws: WebSocket) -> None:
     # What send() accepts: str (text), bytes and bytearray (binary); anything else is a
-    # TypeError naming the type, and the connection stays usable.
+    # TypeError naming the type, and the connection stays usable. Before accept(): RuntimeError.
+    try:
+        ws.send("too early")
+        early = "sent before accept()"
+    except RuntimeError as exc:
+        early = str(exc)
     await ws.accept()
+    await ws.send(early)
     await ws.receive()
     try:
         await ws.send(123)  # type: ignore[arg-type]

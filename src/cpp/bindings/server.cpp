@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings/registry.h"
+#include "bindings/ws_send.h"
 #include "net/server.h"
 
 namespace py = pybind11;
@@ -178,6 +179,33 @@ class PyServer : public fasterapi::net::Callbacks {
     static void report() { PyErr_WriteUnraisable(nullptr); }
 };
 
+PyTypeObject* g_server_type = nullptr;  // fasterapi._core.Server, set when the class is bound
+
+// The PyServer inside a fasterapi._core.Server instance (exact type: a plain pybind11 instance
+// keeps its value pointer inline, so no type-map lookup as py::cast would do).
+PyServer* server_of(PyObject* o) {
+    if (Py_TYPE(o) == g_server_type) {
+        void* v = reinterpret_cast<py::detail::instance*>(o)->get_value_and_holder().value_ptr();
+        if (v) return static_cast<PyServer*>(v);
+    }
+    return py::cast<PyServer*>(py::handle(o));  // raises for an uninitialised or foreign object
+}
+
+long long send_on(PyServer* s, uint64_t conn, PyObject* data) {
+    try {
+        bool text = false;
+        std::string_view v = as_view(data, text);
+        return s->server.ws_send(conn, v, text);
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (py::builtin_exception& e) {  // as_view's TypeError
+        e.set_error();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return -2;
+}
+
 // Server.ws_send(conn, data): every message either handler style sends goes through here, so
 // it is a plain METH_FASTCALL method rather than a pybind11 one. pybind11's dispatcher costs
 // ~450 instructions a call and its methods make a bound method on every attribute access;
@@ -189,19 +217,18 @@ PyObject* ws_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     }
     uint64_t conn = PyLong_AsUnsignedLongLong(args[0]);
     if (conn == static_cast<uint64_t>(-1) && PyErr_Occurred()) return nullptr;
+    PyServer* s = nullptr;
     try {
-        auto* s = py::cast<PyServer*>(py::handle(self));
-        bool text = false;
-        std::string_view v = as_view(args[1], text);
-        return PyLong_FromSsize_t(s->server.ws_send(conn, v, text));
+        s = server_of(self);
     } catch (py::error_already_set& e) {
         e.restore();
-    } catch (py::builtin_exception& e) {  // as_view's TypeError
-        e.set_error();
-    } catch (const std::exception& e) {
-        PyErr_SetString(PyExc_RuntimeError, e.what());
+        return nullptr;
+    } catch (py::cast_error& e) {
+        PyErr_SetString(PyExc_TypeError, e.what());
+        return nullptr;
     }
-    return nullptr;
+    long long n = send_on(s, conn, args[1]);
+    return n == -2 ? nullptr : PyLong_FromLongLong(n);
 }
 
 PyMethodDef g_ws_send_def = {
@@ -210,6 +237,21 @@ PyMethodDef g_ws_send_def = {
     "buffered, -1 if closed. TypeError for any other type."};
 
 }  // namespace
+
+bool fasterapi::bindings::server_ws_send(PyObject* srv, PyObject* conn, PyObject* data, long long& buffered,
+                                         size_t& high_water) {
+    if (!g_server_type || Py_TYPE(srv) != g_server_type || !PyLong_CheckExact(conn)) return false;
+    uint64_t id = PyLong_AsUnsignedLongLong(conn);
+    if (id == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
+        buffered = -2;
+        return true;
+    }
+    PyServer* s = static_cast<PyServer*>(reinterpret_cast<py::detail::instance*>(srv)->get_value_and_holder().value_ptr());
+    if (!s) return false;  // not initialised: the generic path raises
+    buffered = send_on(s, id, data);
+    high_water = s->server.send_high_water();
+    return true;
+}
 
 FASTERAPI_BIND_ORDERED(server, 200) {
     m.def(
@@ -446,5 +488,6 @@ FASTERAPI_BIND_ORDERED(server, 200) {
         PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_ws_send_def)));
     if (!send) throw py::error_already_set();
     cls.attr("ws_send") = send;
+    g_server_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
 
 }

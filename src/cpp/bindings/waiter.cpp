@@ -528,6 +528,11 @@ PyTypeObject DoneType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
 PyObject* fasterapi::bindings::new_waiter(PyObject* loop) { return reinterpret_cast<PyObject*>(w_alloc(loop)); }
 
+namespace {
+PyObject* g_done = nullptr;
+}
+PyObject* fasterapi::bindings::done() { return g_done; }
+
 FASTERAPI_BIND(waiter) {
     PyObject* asyncio = PyImport_ImportModule("asyncio");
     if (!asyncio) throw py::error_already_set();
@@ -592,5 +597,6 @@ FASTERAPI_BIND(waiter) {
     m.add_object("Waiter", py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(&WaiterType)));
     Py_INCREF(&DoneType);
     m.add_object("Done", py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(&DoneType)));
+    g_done = done;  // the module keeps it alive
     m.add_object("DONE", py::reinterpret_steal<py::object>(done));
 }

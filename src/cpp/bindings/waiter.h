@@ -7,4 +7,7 @@ namespace fasterapi::bindings {
 // A new pending fasterapi._core.Waiter on loop (new reference; nullptr with a Python error set).
 PyObject* new_waiter(PyObject* loop);
 
+// fasterapi._core.DONE, the already complete awaitable (borrowed reference).
+PyObject* done();
+
 }  // namespace fasterapi::bindings

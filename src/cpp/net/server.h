@@ -138,6 +138,8 @@ class Server {
     bool ws_reject(uint64_t conn, int status, std::string_view reason);
     // Returns bytes buffered after the send, or -1 when the connection is gone.
     long long ws_send(uint64_t conn, std::string_view data, bool text);
+    // Above this many buffered bytes, ws.send() makes the handler wait (ServerConfig).
+    size_t send_high_water() const noexcept { return cfg_.send_high_water; }
     bool ws_close(uint64_t conn, uint16_t code, std::string_view reason);
     bool ws_ping(uint64_t conn, std::string_view payload);
     // After on_close() for a protocol error, the close frame is held until the
