@@ -164,11 +164,20 @@ class Done:
 
 DONE: Done
 
+# fasterapi._core.ws_methods / ws_dispatcher: the per-message WebSocket path in C (top level;
+# src/cpp/bindings/ws_methods.cpp).
+
 def ws_methods(cls: type, connected: int) -> dict[str, Any]:
     """{'__anext__': ..., 'send': ...}: method descriptors to install on cls, the WebSocket class (the
-    __slots__ _queue, state, _loop, _waiter, _waiter_ends_iteration, _srv, conn; the methods
-    _next(ends_iteration), _send(data), _sent(buffered)). TypeError if a slot is missing; RuntimeError
-    if called for a second class."""
+    __slots__ _queue, state, _loop, _waiter, _waiter_ends_iteration, _srv, conn, handler; the methods
+    _next(ends_iteration), _send(data), _sent(buffered), _enqueue(data)). TypeError if a slot is missing;
+    RuntimeError if called for a second class."""
+
+def ws_dispatcher(conns: dict[int, Any], fallback: Callable[[int, str | bytes], Any],
+                  failed: Callable[[Any], Any]) -> Callable[[int, str | bytes], None]:
+    """The native server's on_ws_message(conn, data) for an App: conns maps a connection id to its
+    WebSocket (of the class given to ws_methods); fallback(conn, data) takes any other case; failed(ws)
+    runs, as in an ``except Exception:`` block, when a callback handler's on_message raises."""
 
 class ws:  # submodule fasterapi._core.ws
     # Stub for the submodule fasterapi._core.ws (the lead merges it into fasterapi/_core.pyi).

@@ -617,6 +617,8 @@ class App:
         self._forget(ws.conn)
 
     def _on_ws_message(self, conn: int, data: str | bytes) -> None:
+        """The native server's message callback; _core.ws_dispatcher does the same in C and calls
+        this only for what it does not know (kept the reference of what a message does)."""
         ws = self._conns.get(conn)
         if ws is None:
             return
@@ -805,7 +807,8 @@ class App:
         extra: dict[str, Any] = tls.server_kwargs() if tls is not None else {}
         if fd is not None:
             extra["fd"] = fd
-        srv = _core.Server(on_request, self._on_ws_message, on_close, self._on_drain,
+        on_ws_message = _core.ws_dispatcher(self._conns, self._on_ws_message, self._ws_handler_failed)
+        srv = _core.Server(on_request, on_ws_message, on_close, self._on_drain,
                            host=host, port=port, reuse_port=reuse_port, **self.limits, **extra)
         for r in self.ws_routes:
             r.native = srv.add_ws_route(**r.options)

@@ -143,7 +143,7 @@ def test_ws_methods_check_the_class_they_serve():
         ws_methods(NoSlots, CONNECTED)
 
     class Other:
-        __slots__ = ("_queue", "state", "_loop", "_waiter", "_waiter_ends_iteration", "_srv", "conn")
+        __slots__ = ("_queue", "state", "_loop", "_waiter", "_waiter_ends_iteration", "_srv", "conn", "handler")
 
     with pytest.raises(RuntimeError, match="one class per process"):
         ws_methods(Other, CONNECTED)

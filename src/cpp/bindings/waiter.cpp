@@ -528,6 +528,14 @@ PyTypeObject DoneType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
 PyObject* fasterapi::bindings::new_waiter(PyObject* loop) { return reinterpret_cast<PyObject*>(w_alloc(loop)); }
 
+int fasterapi::bindings::resume_waiter(PyObject* w, PyObject* value) {
+    if (!Py_IS_TYPE(w, &WaiterType)) return -2;
+    PyObject* r = w_resume(reinterpret_cast<Waiter*>(w), value);
+    if (!r) return -1;
+    Py_DECREF(r);
+    return r == Py_True;
+}
+
 namespace {
 PyObject* g_done = nullptr;
 }

@@ -1,10 +1,12 @@
-// The WebSocket class's per-message methods in C: __anext__ (the step of `async for message in
-// ws`) and send(). As Python methods each cost a frame per message: ~1,100 instructions for
-// __anext__ (entered from C by slot_am_anext), ~400 for send().
+// The per-message WebSocket path in C: the WebSocket class's __anext__ (the step of `async for
+// message in ws`) and send(), and the App's on_ws_message dispatcher. As Python each cost a
+// frame per message: ~1,100 instructions for __anext__ (entered from C by slot_am_anext), ~400
+// for send(), ~500 for the dispatcher.
 //
 // ws_methods(cls, connected) reads where the class's __slots__ keep the fields they need and
-// returns method descriptors to install on it. Each does the common case right here and hands
-// every other case to one Python method where that logic lives (_next, _send, _sent).
+// returns method descriptors to install on it; ws_dispatcher() uses the same layout. Each does
+// the common case right here and hands every other case to one Python method where that logic
+// lives (_next, _send, _sent, _enqueue, App._on_ws_message).
 #include <Python.h>
 #include <structmember.h>
 
@@ -17,13 +19,16 @@ namespace py = pybind11;
 namespace {
 
 struct Layout {
-    Py_ssize_t queue = 0, state = 0, loop = 0, waiter = 0, ends = 0, srv = 0, conn = 0;
+    Py_ssize_t queue = 0, state = 0, loop = 0, waiter = 0, ends = 0, srv = 0, conn = 0, handler = 0;
     long connected = 0;
 } g_layout;
 PyTypeObject* g_cls = nullptr;     // the one class g_layout describes
 PyObject* g_next_name = nullptr;   // "_next"
 PyObject* g_send_name = nullptr;   // "_send"
 PyObject* g_sent_name = nullptr;   // "_sent"
+PyObject* g_enqueue_name = nullptr;     // "_enqueue"
+PyObject* g_resume_name = nullptr;      // "resume"
+PyObject* g_on_message_name = nullptr;  // "on_message"
 
 PyObject*& slot(PyObject* self, Py_ssize_t offset) {
     return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(self) + offset);
@@ -77,6 +82,66 @@ PyMethodDef g_send_def = {
     "Raises WebSocketDisconnect if the connection is gone, RuntimeError before accept(), TypeError for any other "
     "type."};
 
+// A message for a handler that awaits messages: resume its waiter if it is waiting, else queue.
+PyObject* deliver(PyObject* ws, PyObject* data) {
+    PyObject*& waiter = slot(ws, g_layout.waiter);
+    PyObject* w = waiter;
+    if (w && w != Py_None) {
+        waiter = Py_NewRef(Py_None);  // its reference is ours now
+        int woke = fasterapi::bindings::resume_waiter(w, data);
+        if (woke == -2) {  // not our Waiter: whatever it is, through its resume()
+            PyObject* r = PyObject_CallMethodOneArg(w, g_resume_name, data);
+            woke = r ? PyObject_IsTrue(r) : -1;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(w);
+        if (woke < 0) return nullptr;
+        if (woke) Py_RETURN_NONE;
+    }
+    return PyObject_CallMethodOneArg(ws, g_enqueue_name, data);
+}
+
+// A message for a callback-style handler: handler.on_message(ws, data); an Exception it raises
+// goes to failed(ws) as inside `except Exception:` (sys.exc_info() is that exception).
+PyObject* on_message(PyObject* failed, PyObject* ws, PyObject* handler, PyObject* data) {
+    PyObject* argv[3] = {handler, ws, data};
+    PyObject* r = PyObject_VectorcallMethod(g_on_message_name, argv, 3, nullptr);
+    if (r || !PyErr_ExceptionMatches(PyExc_Exception)) return r;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb) PyException_SetTraceback(value, tb);
+    PyObject *outer_type, *outer_value, *outer_tb;
+    PyErr_GetExcInfo(&outer_type, &outer_value, &outer_tb);
+    PyErr_SetExcInfo(type, value, tb);  // steals
+    r = PyObject_CallOneArg(failed, ws);
+    PyErr_SetExcInfo(outer_type, outer_value, outer_tb);
+    return r;
+}
+
+// on_ws_message(conn, data) for the native server; self is (conns, fallback, failed).
+PyObject* dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* fallback = PyTuple_GET_ITEM(self, 1);
+    if (nargs != 2 || !g_cls) return PyObject_Vectorcall(fallback, args, static_cast<size_t>(nargs), nullptr);
+    PyObject* ws = PyDict_GetItemWithError(PyTuple_GET_ITEM(self, 0), args[0]);  // borrowed
+    if (!ws) {
+        if (PyErr_Occurred()) return nullptr;
+        Py_RETURN_NONE;  // closed meanwhile: nothing to deliver to
+    }
+    PyObject* handler = Py_TYPE(ws) == g_cls ? slot(ws, g_layout.handler) : nullptr;
+    if (!handler) return PyObject_Vectorcall(fallback, args, static_cast<size_t>(nargs), nullptr);
+    Py_INCREF(ws);  // a handler may drop it from conns
+    PyObject* r = handler == Py_None ? deliver(ws, args[1])
+                                     : on_message(PyTuple_GET_ITEM(self, 2), ws, handler, args[1]);
+    Py_DECREF(ws);
+    return r;
+}
+
+PyMethodDef g_dispatch_def = {
+    "on_ws_message", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dispatch)), METH_FASTCALL,
+    "on_ws_message(conn, data)\n--\n\nDeliver a message to the WebSocket conns[conn]: resume or queue for an "
+    "awaiting handler, handler.on_message(ws, data) for a callback-style one."};
+
 // Installs one layout for one class: both methods must describe the same class.
 void bind_class(PyTypeObject* t, const Layout& layout) {
     if (g_cls && g_cls != t) throw std::runtime_error("the WebSocket methods serve one class per process");
@@ -99,14 +164,19 @@ FASTERAPI_BIND(ws_methods) {
     g_next_name = PyUnicode_InternFromString("_next");
     g_send_name = PyUnicode_InternFromString("_send");
     g_sent_name = PyUnicode_InternFromString("_sent");
-    if (!g_next_name || !g_send_name || !g_sent_name) throw py::error_already_set();
+    g_enqueue_name = PyUnicode_InternFromString("_enqueue");
+    g_resume_name = PyUnicode_InternFromString("resume");
+    g_on_message_name = PyUnicode_InternFromString("on_message");
+    if (!g_next_name || !g_send_name || !g_sent_name || !g_enqueue_name || !g_resume_name || !g_on_message_name)
+        throw py::error_already_set();
     m.def(
         "ws_methods",
         [](py::type cls, long connected) {
             auto* t = reinterpret_cast<PyTypeObject*>(cls.ptr());
             bind_class(t, Layout{slot_offset(t, "_queue"), slot_offset(t, "state"), slot_offset(t, "_loop"),
                                  slot_offset(t, "_waiter"), slot_offset(t, "_waiter_ends_iteration"),
-                                 slot_offset(t, "_srv"), slot_offset(t, "conn"), connected});
+                                 slot_offset(t, "_srv"), slot_offset(t, "conn"), slot_offset(t, "handler"),
+                                 connected});
             py::dict methods;
             for (PyMethodDef* def : {&g_anext_def, &g_send_def}) {
                 PyObject* descr = PyDescr_NewMethod(t, def);
@@ -117,6 +187,19 @@ FASTERAPI_BIND(ws_methods) {
         },
         py::arg("cls"), py::arg("connected"),
         "{'__anext__': ..., 'send': ...}: method descriptors to install on cls, the WebSocket class (the __slots__ "
-        "_queue, state, _loop, _waiter, _waiter_ends_iteration, _srv, conn; the methods _next(ends_iteration), "
-        "_send(data), _sent(buffered)). TypeError if a slot is missing; RuntimeError for a second class.");
+        "_queue, state, _loop, _waiter, _waiter_ends_iteration, _srv, conn, handler; the methods "
+        "_next(ends_iteration), _send(data), _sent(buffered), _enqueue(data)). TypeError if a slot is missing; "
+        "RuntimeError for a second class.");
+    m.def(
+        "ws_dispatcher",
+        [](py::dict conns, py::object fallback, py::object failed) {
+            py::tuple state = py::make_tuple(conns, fallback, failed);
+            PyObject* f = PyCFunction_New(&g_dispatch_def, state.ptr());
+            if (!f) throw py::error_already_set();
+            return py::reinterpret_steal<py::object>(f);
+        },
+        py::arg("conns"), py::arg("fallback"), py::arg("failed"),
+        "The native server's on_ws_message(conn, data) for an App: conns maps a connection id to its WebSocket "
+        "(of the class given to ws_methods); fallback(conn, data) takes any other case; failed(ws) runs, as in an "
+        "`except Exception:` block, when a callback handler's on_message raises.");
 }
