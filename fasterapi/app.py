@@ -616,29 +616,6 @@ class App:
             ws.close(1000)
         self._forget(ws.conn)
 
-    def _on_ws_message(self, conn: int, data: str | bytes) -> None:
-        """The native server's message callback; _core.ws_dispatcher does the same in C and calls
-        this only for what it does not know (kept the reference of what a message does)."""
-        ws = self._conns.get(conn)
-        if ws is None:
-            return
-        h = ws.handler
-        if h is None:
-            # A handler already waiting is resumed here (no WebSocket method frame per message):
-            # resume() completes its waiter and, called from the native poll, runs the handler
-            # up to its next await right here, before the next message.
-            w = ws._waiter
-            if w is not None:
-                ws._waiter = None
-                if w.resume(data):
-                    return
-            ws._enqueue(data)
-            return
-        try:
-            h.on_message(ws, data)
-        except Exception:  # noqa: BLE001
-            self._ws_handler_failed(ws)
-
     def _on_close(self, conn: int, code: int, reason: str) -> None:
         obj = self._conns.pop(conn, None)
         if obj is None:
@@ -807,7 +784,8 @@ class App:
         extra: dict[str, Any] = tls.server_kwargs() if tls is not None else {}
         if fd is not None:
             extra["fd"] = fd
-        on_ws_message = _core.ws_dispatcher(self._conns, self._on_ws_message, self._ws_handler_failed)
+        # Each message: resume the waiting handler, queue, or on_message (src/cpp/bindings/ws_methods.cpp).
+        on_ws_message = _core.ws_dispatcher(self._conns, self._ws_handler_failed)
         srv = _core.Server(on_request, on_ws_message, on_close, self._on_drain,
                            host=host, port=port, reuse_port=reuse_port, **self.limits, **extra)
         for r in self.ws_routes:

@@ -124,7 +124,7 @@ class WebSocket(RequestFacts):
 
     # --- receiving ---------------------------------------------------------------
     def _enqueue(self, message: Any) -> None:
-        """Queue a message no handler is waiting for (App._on_ws_message resumes a waiting one)."""
+        """Queue a message no handler is waiting for (the native dispatcher resumes a waiting one)."""
         q = self._queue
         if q is None:
             q = self._queue = deque()
@@ -153,8 +153,9 @@ class WebSocket(RequestFacts):
             d.set_result(None)
 
     def _next(self, ends_iteration: bool) -> Any:
-        """An awaitable for the next message: the queued one at once, else a future that
-        App._on_ws_message resolves. Once closed: WebSocketDisconnect, or the end of ``async for``."""
+        """An awaitable for the next message: the queued one at once, else a future that the
+        native dispatcher (_core.ws_dispatcher) resolves. Once closed: WebSocketDisconnect, or
+        the end of ``async for``."""
         if self._queue:
             return _ready(self._queue.popleft())
         if self.state == CLOSED:

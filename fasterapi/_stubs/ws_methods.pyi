@@ -8,8 +8,8 @@ def ws_methods(cls: type, connected: int) -> dict[str, Any]:
     _next(ends_iteration), _send(data), _sent(buffered), _enqueue(data)). TypeError if a slot is missing;
     RuntimeError if called for a second class."""
 
-def ws_dispatcher(conns: dict[int, Any], fallback: Callable[[int, str | bytes], Any],
-                  failed: Callable[[Any], Any]) -> Callable[[int, str | bytes], None]:
+def ws_dispatcher(conns: dict[int, Any], failed: Callable[[Any], Any]) -> Callable[[int, str | bytes], None]:
     """The native server's on_ws_message(conn, data) for an App: conns maps a connection id to its
-    WebSocket (of the class given to ws_methods); fallback(conn, data) takes any other case; failed(ws)
-    runs, as in an ``except Exception:`` block, when a callback handler's on_message raises."""
+    WebSocket (of the class given to ws_methods; other values and missing ids are ignored). A waiting
+    handler is resumed, else the message queued (_enqueue); a callback handler gets on_message(ws, data),
+    and failed(ws) runs, as in an ``except Exception:`` block, when that raises."""

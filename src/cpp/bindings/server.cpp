@@ -181,14 +181,16 @@ class PyServer : public fasterapi::net::Callbacks {
 
 PyTypeObject* g_server_type = nullptr;  // fasterapi._core.Server, set when the class is bound
 
-// The PyServer inside a fasterapi._core.Server instance (exact type: a plain pybind11 instance
-// keeps its value pointer inline, so no type-map lookup as py::cast would do).
+// The PyServer inside an initialised fasterapi._core.Server instance of exactly that type, else
+// nullptr (a plain pybind11 instance keeps its value pointer inline: no type-map lookup).
+PyServer* native_server(PyObject* o) {
+    if (!g_server_type || Py_TYPE(o) != g_server_type) return nullptr;
+    return static_cast<PyServer*>(reinterpret_cast<py::detail::instance*>(o)->get_value_and_holder().value_ptr());
+}
+
 PyServer* server_of(PyObject* o) {
-    if (Py_TYPE(o) == g_server_type) {
-        void* v = reinterpret_cast<py::detail::instance*>(o)->get_value_and_holder().value_ptr();
-        if (v) return static_cast<PyServer*>(v);
-    }
-    return py::cast<PyServer*>(py::handle(o));  // raises for an uninitialised or foreign object
+    PyServer* s = native_server(o);
+    return s ? s : py::cast<PyServer*>(py::handle(o));  // raises for an uninitialised or foreign object
 }
 
 long long send_on(PyServer* s, uint64_t conn, PyObject* data) {
@@ -240,15 +242,10 @@ PyMethodDef g_ws_send_def = {
 
 bool fasterapi::bindings::server_ws_send(PyObject* srv, PyObject* conn, PyObject* data, long long& buffered,
                                          size_t& high_water) {
-    if (!g_server_type || Py_TYPE(srv) != g_server_type || !PyLong_CheckExact(conn)) return false;
+    PyServer* s = native_server(srv);
+    if (!s || !PyLong_CheckExact(conn)) return false;  // the generic path (and its errors)
     uint64_t id = PyLong_AsUnsignedLongLong(conn);
-    if (id == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
-        buffered = -2;
-        return true;
-    }
-    PyServer* s = static_cast<PyServer*>(reinterpret_cast<py::detail::instance*>(srv)->get_value_and_holder().value_ptr());
-    if (!s) return false;  // not initialised: the generic path raises
-    buffered = send_on(s, id, data);
+    buffered = id == static_cast<uint64_t>(-1) && PyErr_Occurred() ? -2 : send_on(s, id, data);
     high_water = s->server.send_high_water();
     return true;
 }

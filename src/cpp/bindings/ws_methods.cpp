@@ -6,7 +6,7 @@
 // ws_methods(cls, connected) reads where the class's __slots__ keep the fields they need and
 // returns method descriptors to install on it; ws_dispatcher() uses the same layout. Each does
 // the common case right here and hands every other case to one Python method where that logic
-// lives (_next, _send, _sent, _enqueue, App._on_ws_message).
+// lives (_next, _send, _sent, _enqueue).
 #include <Python.h>
 #include <structmember.h>
 
@@ -27,7 +27,6 @@ PyObject* g_next_name = nullptr;   // "_next"
 PyObject* g_send_name = nullptr;   // "_send"
 PyObject* g_sent_name = nullptr;   // "_sent"
 PyObject* g_enqueue_name = nullptr;     // "_enqueue"
-PyObject* g_resume_name = nullptr;      // "resume"
 PyObject* g_on_message_name = nullptr;  // "on_message"
 
 PyObject*& slot(PyObject* self, Py_ssize_t offset) {
@@ -89,11 +88,9 @@ PyObject* deliver(PyObject* ws, PyObject* data) {
     if (w && w != Py_None) {
         waiter = Py_NewRef(Py_None);  // its reference is ours now
         int woke = fasterapi::bindings::resume_waiter(w, data);
-        if (woke == -2) {  // not our Waiter: whatever it is, through its resume()
-            PyObject* r = PyObject_CallMethodOneArg(w, g_resume_name, data);
-            woke = r ? PyObject_IsTrue(r) : -1;
-            Py_XDECREF(r);
-        }
+        if (woke == -2)  // only __anext__ and WebSocket._next set it, always to a Waiter
+            PyErr_Format(PyExc_TypeError, "WebSocket._waiter must be a fasterapi._core.Waiter, not %s",
+                         Py_TYPE(w)->tp_name);
         Py_DECREF(w);
         if (woke < 0) return nullptr;
         if (woke) Py_RETURN_NONE;
@@ -119,20 +116,23 @@ PyObject* on_message(PyObject* failed, PyObject* ws, PyObject* handler, PyObject
     return r;
 }
 
-// on_ws_message(conn, data) for the native server; self is (conns, fallback, failed).
+// on_ws_message(conn, data) for the native server; self is (conns, failed).
 PyObject* dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-    PyObject* fallback = PyTuple_GET_ITEM(self, 1);
-    if (nargs != 2 || !g_cls) return PyObject_Vectorcall(fallback, args, static_cast<size_t>(nargs), nullptr);
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "on_ws_message(conn, data) takes 2 arguments (%zd given)", nargs);
+        return nullptr;
+    }
     PyObject* ws = PyDict_GetItemWithError(PyTuple_GET_ITEM(self, 0), args[0]);  // borrowed
     if (!ws) {
         if (PyErr_Occurred()) return nullptr;
         Py_RETURN_NONE;  // closed meanwhile: nothing to deliver to
     }
-    PyObject* handler = Py_TYPE(ws) == g_cls ? slot(ws, g_layout.handler) : nullptr;
-    if (!handler) return PyObject_Vectorcall(fallback, args, static_cast<size_t>(nargs), nullptr);
+    // conns also holds SSE streams, which never get a WebSocket message.
+    PyObject* handler = g_cls && Py_TYPE(ws) == g_cls ? slot(ws, g_layout.handler) : nullptr;
+    if (!handler) Py_RETURN_NONE;
     Py_INCREF(ws);  // a handler may drop it from conns
     PyObject* r = handler == Py_None ? deliver(ws, args[1])
-                                     : on_message(PyTuple_GET_ITEM(self, 2), ws, handler, args[1]);
+                                     : on_message(PyTuple_GET_ITEM(self, 1), ws, handler, args[1]);
     Py_DECREF(ws);
     return r;
 }
@@ -165,9 +165,8 @@ FASTERAPI_BIND(ws_methods) {
     g_send_name = PyUnicode_InternFromString("_send");
     g_sent_name = PyUnicode_InternFromString("_sent");
     g_enqueue_name = PyUnicode_InternFromString("_enqueue");
-    g_resume_name = PyUnicode_InternFromString("resume");
     g_on_message_name = PyUnicode_InternFromString("on_message");
-    if (!g_next_name || !g_send_name || !g_sent_name || !g_enqueue_name || !g_resume_name || !g_on_message_name)
+    if (!g_next_name || !g_send_name || !g_sent_name || !g_enqueue_name || !g_on_message_name)
         throw py::error_already_set();
     m.def(
         "ws_methods",
@@ -192,14 +191,15 @@ FASTERAPI_BIND(ws_methods) {
         "RuntimeError for a second class.");
     m.def(
         "ws_dispatcher",
-        [](py::dict conns, py::object fallback, py::object failed) {
-            py::tuple state = py::make_tuple(conns, fallback, failed);
+        [](py::dict conns, py::object failed) {
+            py::tuple state = py::make_tuple(conns, failed);
             PyObject* f = PyCFunction_New(&g_dispatch_def, state.ptr());
             if (!f) throw py::error_already_set();
             return py::reinterpret_steal<py::object>(f);
         },
-        py::arg("conns"), py::arg("fallback"), py::arg("failed"),
+        py::arg("conns"), py::arg("failed"),
         "The native server's on_ws_message(conn, data) for an App: conns maps a connection id to its WebSocket "
-        "(of the class given to ws_methods); fallback(conn, data) takes any other case; failed(ws) runs, as in an "
-        "`except Exception:` block, when a callback handler's on_message raises.");
+        "(of the class given to ws_methods; other values and missing ids are ignored). A waiting handler is "
+        "resumed, else the message queued (_enqueue); a callback handler gets on_message(ws, data), and failed(ws) "
+        "runs, as in an `except Exception:` block, when that raises.");
 }
