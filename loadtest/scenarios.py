@@ -66,12 +66,13 @@ def broadcast(subscribers: int, rate: int) -> Scenario:
                     unit="deliveries/s", connections=subscribers)
 
 
-def broadcast_sweep(subscribers: int, rates: tuple[int, ...], p99_ms: float, misses: int = 2) -> Scenario:
+def broadcast_sweep(subscribers: int, rates: tuple[int, ...], p99_ms: float, misses: int = 2,
+                    name: str = "sweep") -> Scenario:
     """The highest publish rate (1 publisher -> ``subscribers``) whose deliveries keep up (>= 97%
     of expected) with p99 delivery latency <= ``p99_ms``: a short sweep over ``rates`` per round,
     stopping after ``misses`` failing rates in a row (runner.sweep_rates). A fixed rate every
-    target meets measures nothing."""
-    return Scenario(f"broadcast-sweep-c{subscribers}", f"Broadcast 1 publisher -> {subscribers} subscribers: "
+    target meets measures nothing. Id: ``broadcast-<name>-c<subscribers>``."""
+    return Scenario(f"broadcast-{name}-c{subscribers}", f"Broadcast 1 publisher -> {subscribers} subscribers: "
                     f"highest publish rate with p99 <= {p99_ms:g} ms", "broadcast", "broadcast", "/broadcast",
                     "ws-broadcast", ("--connections", str(subscribers), "--size", "64"), metric="max_rate",
                     unit="publishes/s", connections=subscribers, extra={"rates": rates, "p99_ms": p99_ms, "misses": misses})
@@ -121,15 +122,19 @@ def quick() -> list[Scenario]:
 
 
 GATE_SCENARIO = echo("32B", 100)
-# At 1000 subscribers the one-core generator's own delivery latency is ~30 ms p99 (the same for
-# every server at 200 publishes/s on the 2-core machine), so 10 ms cannot be observed there: the
-# bound is 50 ms, i.e. "keeps up without queueing". 100 subscribers use the issue's 10 ms.
+# Issue 12's bound, 10 ms p99, at 100 and 1000 subscribers. At 1000 the one-core generator's own
+# delivery latency is 3-9 ms p99 on a quiet machine (200-6400 publishes/s) but reached ~30 ms on
+# busy days, so there the figure needs a quiet machine; the rates go past 6400 because FasterAPI
+# passed 6400 (socketify 3200) on one.
 BROADCAST_SWEEPS = (broadcast_sweep(100, (500, 1000, 2000, 4000, 8000, 16000), 10.0),
-                    broadcast_sweep(1000, (200, 400, 800, 1600, 3200, 6400), 50.0))
+                    broadcast_sweep(1000, (200, 400, 800, 1600, 3200, 4800, 6400, 9600, 12800), 10.0))
+# The bench gate's broadcast ratio: "keeps up without queueing" (p99 <= 50 ms), which a busy CI
+# machine can still observe at 1000 subscribers, where 10 ms can read 0 for every server.
+GATE_BROADCAST = broadcast_sweep(1000, (200, 400, 800, 1600, 3200, 6400), 50.0, name="keepup")
 
 
 def by_id(sid: str) -> Scenario:
-    for s in full() + quick():
+    for s in full() + quick() + [GATE_BROADCAST]:
         if s.id == sid:
             return s
     raise KeyError(sid)

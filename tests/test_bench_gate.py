@@ -151,7 +151,7 @@ class _ScriptedGenerator:
 
 
 def test_broadcast_sweep_survives_one_stall_and_stops_where_the_server_falls_behind():
-    scen = scenarios.by_id("broadcast-sweep-c1000")  # rates 200 ... 6400, p99 <= 50 ms
+    scen = scenarios.by_id("broadcast-keepup-c1000")  # rates 200 ... 6400, p99 <= 50 ms
     # One slow fan-out puts 1600/s over the bound (61 ms, measured), then 3200/s passes again:
     # the figure is 3200, and the sweep stops after two failing rates in a row.
     gen = _ScriptedGenerator({200: (1, 20), 400: (1, 30), 800: (1, 40), 1600: (1, 61), 3200: (1, 30),
@@ -229,7 +229,7 @@ def test_gates_file_names_known_targets():
                      ("fasterapi-callback", "socketify", 1.0), ("fasterapi-callback", "picows", 0.9)}
     assert gates["gate"]["confirm"] is True  # a failing ratio is measured again before it decides
     assert {gate.ratio_scenario(gates, r) for r in gates["ratio"]} == {"echo-32B-c100", "sse-c100",
-                                                                       "broadcast-sweep-c1000", "tls-echo-32B-c100"}
+                                                                       "broadcast-keepup-c1000", "tls-echo-32B-c100"}
     assert gates["generator"] == {"max_cpu": 0.9, "enforce_max_cpu": False, "capacity_target": "native-sink",
                                   "min_capacity": 120000}
     assert gates["targets"]["native-sink"]["binary"] == "fasterapi-sink"
